@@ -1,0 +1,153 @@
+//! The application context, built once per cold start, and the pipeline
+//! every request goes through: rate limit, handler, error mapping, headers,
+//! one log line.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+use lambda_http::{Body, Request, Response};
+use tracing::Instrument;
+
+use crate::auth::{Claims, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
+use crate::cache::{self, Cache, CacheError};
+use crate::config::Config;
+use crate::domain::{Role, UserId};
+use crate::error::ApiError;
+use crate::handlers;
+use crate::http::{RequestMeta, apply_standard_headers, bearer_token};
+use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::routes::Route;
+use crate::store::{self, Store, StoreError};
+
+/// Why the process cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot set up the cache: {0}")]
+    Cache(#[from] CacheError),
+}
+
+/// Everything a handler needs; shared by all requests of one process.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<dyn Cache>,
+    pub tokens: TokenService,
+    pub passwords: PasswordHasher,
+    rate_limiter: RateLimiter,
+}
+
+/// The caller of a protected route, from a valid, unrevoked token.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub role: Role,
+    pub claims: Claims,
+}
+
+impl App {
+    /// Builds the adapters the configuration names.
+    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        let secret = resolve_jwt_secret(&config)?;
+        let store = store::connect(&config).await?;
+        let cache = cache::connect(&config)?;
+        Ok(App::new(config, store, cache, &secret))
+    }
+
+    /// Builds the context around given adapters (tests pass their own).
+    pub fn new(config: Config, store: Arc<dyn Store>, cache: Arc<dyn Cache>, jwt_secret: &[u8]) -> Self {
+        App {
+            tokens: TokenService::new(jwt_secret, config.jwt_ttl),
+            passwords: PasswordHasher::new(),
+            rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),
+            config,
+            store,
+            cache,
+        }
+    }
+
+    /// Serves one request of `route`. Never fails: every error becomes its
+    /// JSON response here.
+    pub async fn handle(&self, route: &'static Route, request: Request) -> Response<Body> {
+        let meta = RequestMeta::of(&request);
+        let span = tracing::info_span!("request", request_id = %meta.request_id, function = route.function);
+        async move {
+            let started = Instant::now();
+            let method = request.method().clone();
+            let path = request.uri().path().to_owned();
+            let (mut response, rate) = self.limit_then_dispatch(route, &meta, request).await;
+            if let Some(rate) = rate {
+                set_rate_headers(&mut response, &rate);
+            }
+            apply_standard_headers(&mut response, &meta.request_id, &self.config.cors_allow_origin);
+            tracing::info!(
+                method = %method,
+                path = %path,
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request completed"
+            );
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn limit_then_dispatch(
+        &self,
+        route: &'static Route,
+        meta: &RequestMeta,
+        request: Request,
+    ) -> (Response<Body>, Option<RateDecision>) {
+        let mut rate = None;
+        if let Some(class) = route.rate_class() {
+            let decision = self.rate_limiter.check(class, &meta.source_ip, unix_now()).await;
+            rate = Some(decision);
+            if !decision.allowed {
+                let refused = ApiError::TooManyRequests { retry_after: decision.retry_after };
+                return (refused.to_response(), rate);
+            }
+        }
+        let response = handlers::dispatch(self, route.id, request).await.unwrap_or_else(|err| err.to_response());
+        (response, rate)
+    }
+
+    /// The caller of a protected route: 401 for a missing, malformed, badly
+    /// signed, expired or revoked token.
+    pub async fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
+        let token = bearer_token(request)
+            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let claims = self.tokens.verify(token).map_err(|err| {
+            ApiError::Unauthorized(match err {
+                TokenError::Expired => "token has expired".into(),
+                TokenError::Invalid => "invalid token".into(),
+            })
+        })?;
+        let user_id = claims.user_id().ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
+        if self.store.is_token_revoked(&claims.jti).await? {
+            return Err(ApiError::Unauthorized("token has been revoked".into()));
+        }
+        Ok(Principal { user_id, role: claims.role, claims })
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn set_rate_headers(response: &mut Response<Body>, rate: &RateDecision) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", rate.limit),
+        ("x-ratelimit-remaining", rate.remaining),
+        ("x-ratelimit-reset", rate.reset_at),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}

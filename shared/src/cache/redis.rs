@@ -1,0 +1,99 @@
+//! The Redis adapter (ElastiCache Serverless / Valkey, or `redis-server`).
+//!
+//! One multiplexed connection per process, opened lazily and re-opened by
+//! redis-rs's connection manager after a failure. Every command has a short
+//! time limit: a cache that hangs must cost a request milliseconds, not the
+//! Lambda's whole timeout.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{Cache, CacheError};
+
+/// Longest a cache call may take before the caller goes on without it.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The Redis-backed adapter.
+#[derive(Clone)]
+pub struct RedisCache {
+    connection: ConnectionManager,
+}
+
+fn unavailable(err: impl std::fmt::Display) -> CacheError {
+    CacheError(err.to_string())
+}
+
+impl RedisCache {
+    /// Parses `url` (`redis://` or `rediss://` for in-transit TLS) without
+    /// connecting: the first command connects, so a cache that is down at
+    /// start does not keep the API from starting.
+    pub fn connect(url: &str) -> Result<Self, CacheError> {
+        let client = redis::Client::open(url).map_err(|e| CacheError(format!("CACHE_URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let connection = client.get_connection_manager_lazy(config).map_err(unavailable)?;
+        Ok(RedisCache { connection })
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, CacheError> {
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(COMMAND_TIMEOUT * 2, command.query_async(&mut connection))
+            .await
+            .map_err(|_| CacheError("redis command timed out".into()))?
+            .map_err(unavailable)
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.run(redis::cmd("GET").arg(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.run(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(millis(ttl))).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.run::<i64>(redis::cmd("DEL").arg(key)).await.map(|_| ())
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
+        // INCR and PEXPIRE NX in one MULTI: the counter gets its expiry when
+        // created and never loses it, even if this process dies in between.
+        let mut connection = self.connection.clone();
+        let pipeline = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(key)
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .ignore()
+            .to_owned();
+        let (count,): (u64,) = tokio::time::timeout(COMMAND_TIMEOUT * 2, pipeline.query_async(&mut connection))
+            .await
+            .map_err(|_| CacheError("redis command timed out".into()))?
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        self.run::<String>(&redis::cmd("PING")).await.map(|_| ())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,227 @@
+//! Configuration from the environment, parsed once at start.
+//!
+//! Every variable has a default that serves a laptop; a value that is set
+//! but cannot be parsed stops the start with a message naming the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which store adapter serves the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// redb under `DATA_DIR`: no server, the default for a laptop.
+    Embedded,
+    /// One DynamoDB table (`TABLE_NAME`), in AWS or DynamoDB Local.
+    DynamoDb,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line, what CloudWatch Logs Insights queries.
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// Limits of the fixed-window rate limiter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Length of one counting window (`RATE_LIMIT_WINDOW_SECONDS`).
+    pub window: Duration,
+    /// Requests a client IP may make to `/api` routes outside `/api/auth`
+    /// in one window (`RATE_LIMIT_MAX`).
+    pub general_max: u64,
+    /// Requests a client IP may make to `/api/auth` routes in one window
+    /// (`AUTH_RATE_LIMIT_MAX`); lower, since these routes hash passwords.
+    pub auth_max: u64,
+}
+
+/// The whole configuration of one process (a Lambda instance or the local
+/// gateway).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Port of the local gateway (`PORT`, default 3000); unused in Lambda.
+    pub port: u16,
+    /// Store adapter (`STORE`: `embedded` or `dynamodb`).
+    pub store: StoreKind,
+    /// Folder of the embedded store and of the generated local JWT secret
+    /// (`DATA_DIR`, default `.data`).
+    pub data_dir: PathBuf,
+    /// The one DynamoDB table (`TABLE_NAME`, default `shop`).
+    pub table_name: String,
+    /// A DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, the SDK's
+    /// own variable); set only for DynamoDB Local.
+    pub dynamodb_endpoint: Option<String>,
+    /// `redis://` or `rediss://` URL of the cache (`CACHE_URL`); unset or
+    /// empty means the in-process cache.
+    pub cache_url: Option<String>,
+    /// HS256 signing secret (`JWT_SECRET`). Never logged. When unset outside
+    /// Lambda, a random one is generated once and kept in `DATA_DIR`.
+    pub jwt_secret: Option<String>,
+    /// Lifetime of an issued token (`JWT_TTL_SECONDS`, default 1 day).
+    pub jwt_ttl: Duration,
+    /// Rate limits per client IP.
+    pub rate_limit: RateLimitConfig,
+    /// Emails that register as admins (`ADMIN_EMAILS`, comma-separated,
+    /// compared lower-cased).
+    pub admin_emails: Vec<String>,
+    /// `tracing` filter directive (`LOG_LEVEL`, default `info`).
+    pub log_level: String,
+    /// Log line format (`LOG_FORMAT`: `json` default, or `pretty`).
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes (`MAX_BODY_BYTES`, default
+    /// 64 KiB); larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Value of `Access-Control-Allow-Origin` (`CORS_ALLOW_ORIGIN`, default `*`).
+    pub cors_allow_origin: String,
+    /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
+    /// where nothing may be generated or created on the fly.
+    pub in_lambda: bool,
+}
+
+/// A variable that is set but unusable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {name}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub name: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let store = match var("STORE").as_deref() {
+            None | Some("embedded") => StoreKind::Embedded,
+            Some("dynamodb") => StoreKind::DynamoDb,
+            Some(other) => return Err(invalid("STORE", format!("`{other}` is not `embedded` or `dynamodb`"))),
+        };
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is not `json` or `pretty`"))),
+        };
+        let jwt_secret = var("JWT_SECRET");
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < 32 {
+                return Err(invalid("JWT_SECRET", "must be at least 32 characters".into()));
+            }
+        }
+        let rate_limit = RateLimitConfig {
+            window: Duration::from_secs(number(&var, "RATE_LIMIT_WINDOW_SECONDS", 900, 1)?),
+            general_max: number(&var, "RATE_LIMIT_MAX", 5000, 1)?,
+            auth_max: number(&var, "AUTH_RATE_LIMIT_MAX", 500, 1)?,
+        };
+        Ok(Config {
+            port: u16::try_from(number(&var, "PORT", 3000, 0)?)
+                .map_err(|_| invalid("PORT", "must be at most 65535".into()))?,
+            store,
+            data_dir: var("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".data")),
+            table_name: var("TABLE_NAME").unwrap_or_else(|| "shop".into()),
+            dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
+            cache_url: var("CACHE_URL"),
+            jwt_secret,
+            jwt_ttl: Duration::from_secs(number(&var, "JWT_TTL_SECONDS", 86_400, 1)?),
+            rate_limit,
+            admin_emails: var("ADMIN_EMAILS")
+                .map(|list| {
+                    list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect()
+                })
+                .unwrap_or_default(),
+            log_level: var("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            log_format,
+            max_body_bytes: usize::try_from(number(&var, "MAX_BODY_BYTES", 64 * 1024, 1)?)
+                .map_err(|_| invalid("MAX_BODY_BYTES", "too large".into()))?,
+            cors_allow_origin: var("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
+            in_lambda: var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        })
+    }
+}
+
+fn invalid(name: &'static str, reason: String) -> ConfigError {
+    ConfigError { name, reason }
+}
+
+/// An unsigned integer variable with a default and a lower bound.
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = var(name) else { return Ok(default) };
+    let value: u64 = raw
+        .parse()
+        .map_err(|_| invalid(name, format!("`{raw}` is not a non-negative integer")))?;
+    if value < min {
+        return Err(invalid(name, format!("must be at least {min}")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_laptop_defaults() {
+        let config = config_from(&[]).unwrap();
+        assert_eq!(config.port, 3000);
+        assert_eq!(config.store, StoreKind::Embedded);
+        assert_eq!(config.rate_limit.general_max, 5000);
+        assert_eq!(config.rate_limit.auth_max, 500);
+        assert_eq!(config.rate_limit.window, Duration::from_secs(900));
+        assert_eq!(config.jwt_ttl, Duration::from_secs(86_400));
+        assert!(config.cache_url.is_none());
+        assert!(!config.in_lambda);
+    }
+
+    #[test]
+    fn a_bad_number_names_its_variable() {
+        let err = config_from(&[("RATE_LIMIT_MAX", "lots")]).unwrap_err();
+        assert_eq!(err.name, "RATE_LIMIT_MAX");
+        let err = config_from(&[("PORT", "70000")]).unwrap_err();
+        assert_eq!(err.name, "PORT");
+        let err = config_from(&[("JWT_TTL_SECONDS", "0")]).unwrap_err();
+        assert_eq!(err.name, "JWT_TTL_SECONDS");
+    }
+
+    #[test]
+    fn an_unknown_store_is_refused() {
+        assert_eq!(config_from(&[("STORE", "postgres")]).unwrap_err().name, "STORE");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_without_echoing_it() {
+        let err = config_from(&[("JWT_SECRET", "hunter2")]).unwrap_err();
+        assert_eq!(err.name, "JWT_SECRET");
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn admin_emails_are_trimmed_and_lower_cased() {
+        let config = config_from(&[("ADMIN_EMAILS", " Boss@Shop.test, ,ops@shop.test ")]).unwrap();
+        assert_eq!(config.admin_emails, vec!["boss@shop.test", "ops@shop.test"]);
+    }
+
+    #[test]
+    fn an_empty_cache_url_means_the_in_process_cache() {
+        assert!(config_from(&[("CACHE_URL", "")]).unwrap().cache_url.is_none());
+    }
+}

@@ -1,0 +1,169 @@
+//! The auth routes: register, login, profile, logout.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::views::UserView;
+use crate::app::App;
+use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName};
+use crate::error::ApiError;
+use crate::http::{json, no_content, parse_json};
+use crate::store::StoreError;
+
+/// One message for an unknown email and a wrong password, so that login
+/// does not tell which emails are registered.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    email: String,
+    password: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// Every field optional; `role` is not a field, so sending it is a 400.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ProfileUpdateRequest {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AuthResponse {
+    token: String,
+    user: UserView,
+}
+
+#[derive(Serialize)]
+struct ProfileResponse {
+    user: UserView,
+}
+
+/// `POST /api/auth/register` -> 201 `{token, user}`.
+pub async fn register(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let body: RegisterRequest = parse_json(&request, app.config.max_body_bytes)?;
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(&body.email));
+    let name = errors.check("name", UserName::parse(&body.name));
+    let password = errors.check("password", Password::parse(&body.password));
+    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+        return Err(errors.into());
+    };
+    let role = if app.config.admin_emails.iter().any(|admin| admin == email.as_str()) {
+        Role::Admin
+    } else {
+        Role::Customer
+    };
+    let password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = OffsetDateTime::now_utc();
+    let user = User { id: UserId::new(), email, name, role, password_hash, created_at: now, updated_at: now };
+    app.store.create_user(&user).await.map_err(email_conflict)?;
+    tracing::info!(user_id = %user.id, role = role.as_str(), event = "user_registered", "user registered");
+    respond_with_token(app, StatusCode::CREATED, &user)
+}
+
+/// `POST /api/auth/login` -> 200 `{token, user}`.
+pub async fn login(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let body: LoginRequest = parse_json(&request, app.config.max_body_bytes)?;
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(&body.email));
+    if body.password.is_empty() {
+        errors.add("password", "is required");
+    }
+    let Some(email) = email.filter(|_| errors.is_empty()) else { return Err(errors.into()) };
+    let Some(user) = app.store.user_by_email(&email).await? else {
+        app.passwords.verify_decoy(&body.password).await;
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+    };
+    if !app.passwords.verify(&body.password, &user.password_hash).await {
+        return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+    }
+    tracing::info!(user_id = %user.id, event = "user_logged_in", "user logged in");
+    respond_with_token(app, StatusCode::OK, &user)
+}
+
+/// `GET /api/auth/profile` -> 200 `{user}`.
+pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let user = current_user(app, &request).await?;
+    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user) })
+}
+
+/// `PUT /api/auth/profile` -> 200 `{user}`. A new password needs the
+/// current one.
+pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let mut user = current_user(app, &request).await?;
+    let body: ProfileUpdateRequest = parse_json(&request, app.config.max_body_bytes)?;
+    if body.name.is_none() && body.email.is_none() && body.password.is_none() {
+        return Err(ApiError::bad_request("nothing to update: send name, email or password"));
+    }
+    let mut errors = FieldErrors::new();
+    let name = body.name.and_then(|raw| errors.check("name", UserName::parse(&raw)));
+    let email = body.email.and_then(|raw| errors.check("email", Email::parse(&raw)));
+    let password = body.password.and_then(|raw| errors.check("password", Password::parse(&raw)));
+    if password.is_some() && body.current_password.is_none() {
+        errors.add("currentPassword", "is required to change the password");
+    }
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    if let Some(password) = password {
+        let current = body.current_password.unwrap_or_default();
+        if !app.passwords.verify(&current, &user.password_hash).await {
+            return Err(ApiError::Unauthorized("current password is incorrect".into()));
+        }
+        user.password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    let previous_email = user.email.clone();
+    if let Some(name) = name {
+        user.name = name;
+    }
+    if let Some(email) = email {
+        user.email = email;
+    }
+    user.updated_at = OffsetDateTime::now_utc();
+    app.store.update_user(&user, &previous_email).await.map_err(|err| match err {
+        StoreError::NotFound => ApiError::Unauthorized("user no longer exists".into()),
+        other => email_conflict(other),
+    })?;
+    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user) })
+}
+
+/// `POST /api/auth/logout` -> 204; the token is refused from now on.
+pub async fn logout(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    app.store.revoke_token(&principal.claims.jti, principal.claims.expires_at()).await?;
+    Ok(no_content())
+}
+
+async fn current_user(app: &App, request: &Request) -> Result<User, ApiError> {
+    let principal = app.authenticate(request).await?;
+    app.store
+        .user_by_id(principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))
+}
+
+fn respond_with_token(app: &App, status: StatusCode, user: &User) -> Result<Response<Body>, ApiError> {
+    let issued = app.tokens.issue(user).map_err(|e| ApiError::Internal(e.to_string()))?;
+    json(status, &AuthResponse { token: issued.token, user: UserView::from(user) })
+}
+
+fn email_conflict(err: StoreError) -> ApiError {
+    match err {
+        StoreError::EmailTaken => ApiError::Conflict("email already registered".into()),
+        other => other.into(),
+    }
+}

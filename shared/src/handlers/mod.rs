@@ -1,0 +1,24 @@
+//! One async function per route. Each takes the [`App`] and the request and
+//! returns a response or an [`ApiError`]; [`dispatch`] maps route ids to them.
+
+mod auth;
+mod health;
+mod views;
+
+use lambda_http::{Body, Request, Response};
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::routes::RouteId;
+
+/// Runs the handler of `route`.
+pub async fn dispatch(app: &App, route: RouteId, request: Request) -> Result<Response<Body>, ApiError> {
+    match route {
+        RouteId::Health => health::check(app).await,
+        RouteId::AuthRegister => auth::register(app, request).await,
+        RouteId::AuthLogin => auth::login(app, request).await,
+        RouteId::AuthProfileGet => auth::profile(app, request).await,
+        RouteId::AuthProfileUpdate => auth::update_profile(app, request).await,
+        RouteId::AuthLogout => auth::logout(app, request).await,
+    }
+}

@@ -1,0 +1,10 @@
+//! HTTP plumbing shared by every handler: what a request carries, how a
+//! JSON body is read, how responses are written and decorated.
+
+mod body;
+mod request;
+mod response;
+
+pub use body::parse_json;
+pub use request::{RequestMeta, bearer_token, path_param};
+pub use response::{apply_standard_headers, json, no_content, preflight};

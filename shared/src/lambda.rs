@@ -1,0 +1,26 @@
+//! The entry point of every function binary.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::{Request, service_fn};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::routes;
+use crate::telemetry;
+
+/// Serves the route of the function `name` under the Lambda runtime. The
+/// context (config, clients, keys) is built once per cold start and shared
+/// by every invocation the instance serves.
+pub async fn run(name: &str) -> Result<(), lambda_http::Error> {
+    let route = routes::by_function(name).ok_or_else(|| format!("no route for function `{name}`"))?;
+    let config = Config::from_env()?;
+    telemetry::init(&config);
+    let app = Arc::new(App::from_config(config).await?);
+    lambda_http::run(service_fn(move |request: Request| {
+        let app = Arc::clone(&app);
+        async move { Ok::<_, Infallible>(app.handle(route, request).await) }
+    }))
+    .await
+}

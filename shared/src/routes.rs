@@ -1,0 +1,170 @@
+//! The route table: every route of the API, once.
+//!
+//! The local gateway matches requests against it, each Lambda binary finds
+//! its route in it by name, and tests hold `template.yaml` and `events/`
+//! against it.
+
+use std::collections::HashMap;
+
+use crate::rate_limit::RateClass;
+
+/// Identifies a handler; [`crate::handlers::dispatch`] maps it to code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    Health,
+    AuthRegister,
+    AuthLogin,
+    AuthProfileGet,
+    AuthProfileUpdate,
+    AuthLogout,
+}
+
+/// One route: what API Gateway matches, and the function that serves it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: &'static str,
+    /// API Gateway's path template, `{name}` for a parameter.
+    pub path: &'static str,
+    /// The Lambda function (and binary) name.
+    pub function: &'static str,
+}
+
+impl Route {
+    /// API Gateway's route key, e.g. `POST /api/auth/login`.
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The rate-limit budget the route draws from; `None` outside `/api`.
+    pub fn rate_class(&self) -> Option<RateClass> {
+        if self.path.starts_with("/api/auth/") {
+            Some(RateClass::Auth)
+        } else if self.path.starts_with("/api/") {
+            Some(RateClass::General)
+        } else {
+            None
+        }
+    }
+}
+
+const fn route(id: RouteId, method: &'static str, path: &'static str, function: &'static str) -> Route {
+    Route { id, method, path, function }
+}
+
+/// Every route of the API.
+pub static ROUTES: &[Route] = &[
+    route(RouteId::Health, "GET", "/health", "health"),
+    route(RouteId::AuthRegister, "POST", "/api/auth/register", "auth-register"),
+    route(RouteId::AuthLogin, "POST", "/api/auth/login", "auth-login"),
+    route(RouteId::AuthProfileGet, "GET", "/api/auth/profile", "auth-profile-get"),
+    route(RouteId::AuthProfileUpdate, "PUT", "/api/auth/profile", "auth-profile-update"),
+    route(RouteId::AuthLogout, "POST", "/api/auth/logout", "auth-logout"),
+];
+
+/// The route serving the Lambda function `name`.
+pub fn by_function(name: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|route| route.function == name)
+}
+
+/// What the table says about a method and path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteMatch {
+    Found { route: &'static Route, params: HashMap<String, String> },
+    /// The path exists with other methods.
+    MethodNotAllowed { allowed: Vec<&'static str> },
+    NotFound,
+}
+
+/// Matches like API Gateway: segment by segment, `{name}` matching any one
+/// non-empty segment.
+pub fn match_route(method: &str, path: &str) -> RouteMatch {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        let Some(params) = match_path(route.path, path) else { continue };
+        if route.method.eq_ignore_ascii_case(method) {
+            return RouteMatch::Found { route, params };
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() { RouteMatch::NotFound } else { RouteMatch::MethodNotAllowed { allowed } }
+}
+
+fn match_path(template: &str, path: &str) -> Option<HashMap<String, String>> {
+    let mut template_segments = template.trim_start_matches('/').split('/');
+    let mut path_segments = path.trim_start_matches('/').split('/');
+    let mut params = HashMap::new();
+    loop {
+        match (template_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(expected), Some(actual)) => {
+                if let Some(name) = expected.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    if actual.is_empty() {
+                        return None;
+                    }
+                    params.insert(name.to_owned(), actual.to_owned());
+                } else if expected != actual {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_and_route_keys_are_unique() {
+        let mut functions: Vec<_> = ROUTES.iter().map(|r| r.function).collect();
+        let mut keys: Vec<_> = ROUTES.iter().map(Route::route_key).collect();
+        functions.sort();
+        functions.dedup();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(functions.len(), ROUTES.len());
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+
+    #[test]
+    fn a_path_matches_its_route_and_method() {
+        match match_route("POST", "/api/auth/login") {
+            RouteMatch::Found { route, params } => {
+                assert_eq!(route.function, "auth-login");
+                assert!(params.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_not_allowed() {
+        assert_eq!(
+            match_route("DELETE", "/api/auth/profile"),
+            RouteMatch::MethodNotAllowed { allowed: vec!["GET", "PUT"] }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        for path in ["/", "/api", "/api/auth", "/api/auth/login/extra", "/healthz"] {
+            assert_eq!(match_route("GET", path), RouteMatch::NotFound, "{path}");
+        }
+    }
+
+    #[test]
+    fn parameters_match_one_non_empty_segment() {
+        let params = match_path("/api/orders/{id}/items", "/api/orders/42/items").unwrap();
+        assert_eq!(params["id"], "42");
+        assert!(match_path("/api/orders/{id}", "/api/orders/").is_none());
+        assert!(match_path("/api/orders/{id}", "/api/orders/1/2").is_none());
+    }
+
+    #[test]
+    fn auth_routes_draw_from_the_auth_budget() {
+        assert_eq!(by_function("auth-login").unwrap().rate_class(), Some(RateClass::Auth));
+        assert_eq!(by_function("health").unwrap().rate_class(), None);
+    }
+}

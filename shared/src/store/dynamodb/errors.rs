@@ -1,0 +1,60 @@
+//! The one place where DynamoDB failures become [`StoreError`]s.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+use crate::store::StoreError;
+
+/// Error codes that mean "try again later", not "your request is wrong".
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionInProgressException",
+];
+
+/// Any operation's failure: unreachable or throttled -> `Unavailable`,
+/// anything else -> `Internal`.
+pub(super) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("dynamodb: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
+        }
+        SdkError::ServiceError(service) if is_transient(service.err().code()) => {
+            StoreError::Unavailable(format!("dynamodb: {}", service.err().code().unwrap_or("unknown")))
+        }
+        _ => StoreError::Internal(format!("dynamodb: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
+    }
+}
+
+fn is_transient(code: Option<&str>) -> bool {
+    code.is_some_and(|code| TRANSIENT_CODES.contains(&code))
+}
+
+/// A transaction's failure. When it was cancelled because the condition of
+/// the item at position `i` failed, `on_condition(i)` names the domain error;
+/// a cancellation for a concurrent transaction on the same items is
+/// transient; everything else goes through [`classify`].
+pub(super) fn transaction_conflict<R: std::fmt::Debug>(
+    err: SdkError<TransactWriteItemsError, R>,
+    on_condition: impl Fn(usize) -> StoreError,
+) -> StoreError {
+    if let SdkError::ServiceError(service) = &err {
+        if let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() {
+            let reasons = cancelled.cancellation_reasons();
+            if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                return on_condition(index);
+            }
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return StoreError::Unavailable("dynamodb: transaction conflict".into());
+            }
+        }
+    }
+    classify(err)
+}
