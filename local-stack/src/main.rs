@@ -1,1 +1,110 @@
-fn main() {}
+//! `shop-local`: the whole shop API in one process, on 127.0.0.1.
+//!
+//! It plays API Gateway for every route of `shop::routes::ROUTES`: it
+//! matches the route, builds the HTTP API (payload 2.0) event the function
+//! would receive, and hands it to the same `App::handle` the Lambda
+//! binaries run. Embedded store and in-process cache by default; DynamoDB
+//! and Redis when `STORE=dynamodb` and `CACHE_URL` say so.
+//!
+//! ```text
+//! shop-local                 serve the API (PORT, default 3000)
+//! shop-local create-table    create TABLE_NAME in a local DynamoDB, then exit
+//! ```
+
+mod gateway;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use shop::config::StoreKind;
+use shop::store::dynamodb::{DynamoStore, table};
+use shop::{App, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = std::env::args().nth(1);
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("shop-local: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    shop::telemetry::init(&config);
+    let result = match command.as_deref() {
+        None | Some("serve") => serve(config).await,
+        Some("create-table") => create_local_table(&config).await.map(|_| ()),
+        Some(other) => Err(format!("unknown command `{other}`; use `serve` or `create-table`")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!(error = %message, "shop-local failed");
+            eprintln!("shop-local: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    if config.store == StoreKind::DynamoDb && config.dynamodb_endpoint.is_some() {
+        create_local_table(&config).await?;
+    }
+    let port = config.port;
+    let app = Arc::new(App::from_config(config).await.map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        addr = %address,
+        store = app.store.kind(),
+        cache = app.cache.kind(),
+        "shop-local listening on http://{address}"
+    );
+    let router = axum::Router::new().fallback(gateway::handle).with_state(app);
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("shop-local stopped");
+    Ok(())
+}
+
+/// Creates the table in DynamoDB Local. Refuses any endpoint that is not
+/// on this machine: in AWS the SAM template owns the table.
+async fn create_local_table(config: &Config) -> Result<bool, String> {
+    let endpoint = config.dynamodb_endpoint.as_deref().unwrap_or("");
+    if !table::is_local_endpoint(endpoint) {
+        return Err(format!(
+            "refusing to create a table: AWS_ENDPOINT_URL_DYNAMODB (`{endpoint}`) is not a loopback address"
+        ));
+    }
+    let store = DynamoStore::connect(config).await;
+    let created = table::create_if_missing(store.client(), store.table()).await.map_err(|e| e.to_string())?;
+    if created {
+        tracing::info!(table = store.table(), "created table in local DynamoDB");
+    }
+    Ok(created)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM; in-flight requests then finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -39,7 +39,8 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// Builds a client from the usual AWS environment. With an endpoint
+    /// Builds a client from the usual AWS environment and the configured
+    /// endpoint override. With an endpoint
     /// override (DynamoDB Local) and no credentials or region in the
     /// environment, fixed local ones are used rather than letting the SDK
     /// probe instance metadata that a laptop does not have.
@@ -50,7 +51,8 @@ impl DynamoStore {
                 .operation_attempt_timeout(Duration::from_secs(5))
                 .build(),
         );
-        if config.dynamodb_endpoint.is_some() {
+        if let Some(endpoint) = &config.dynamodb_endpoint {
+            loader = loader.endpoint_url(endpoint);
             if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
                 loader = loader.region(Region::new("us-east-1"));
             }

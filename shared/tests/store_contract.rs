@@ -1,0 +1,161 @@
+//! The store port's contract, run against every adapter.
+
+mod common;
+
+use std::sync::Arc;
+
+use shop::domain::{Email, Role, User, UserId, UserName};
+use shop::store::{Store, StoreError, UserStore};
+use time::{Duration, OffsetDateTime};
+
+fn user(email: &str) -> User {
+    // Whole microseconds: what every adapter's timestamp format keeps.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(123_456_000).unwrap();
+    User {
+        id: UserId::new(),
+        email: Email::parse(email).unwrap(),
+        name: UserName::parse("Ada Lovelace").unwrap(),
+        role: Role::Customer,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[tokio::test]
+async fn a_created_user_is_found_by_id_and_by_email() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        let ada = user("ada@example.com");
+        store.create_user(&ada).await.unwrap();
+        assert_eq!(store.user_by_id(ada.id).await.unwrap().as_ref(), Some(&ada), "{}", store.kind());
+        assert_eq!(store.user_by_email(&ada.email).await.unwrap(), Some(ada), "{}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn unknown_ids_and_emails_find_nothing() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        assert!(store.user_by_id(UserId::new()).await.unwrap().is_none(), "{}", store.kind());
+        let nobody = Email::parse("nobody@example.com").unwrap();
+        assert!(store.user_by_email(&nobody).await.unwrap().is_none(), "{}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn a_taken_email_is_refused_whatever_its_case_and_nothing_is_written() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        store.create_user(&user("grace@example.com")).await.unwrap();
+        let copycat = user("GRACE@Example.com");
+        let result = store.create_user(&copycat).await;
+        assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
+        assert!(store.user_by_id(copycat.id).await.unwrap().is_none(), "{}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_email_have_exactly_one_winner() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        let attempts = (0..8).map(|_| {
+            let store = Arc::clone(&store);
+            async move { store.create_user(&user("race@example.com")).await }
+        });
+        let results = futures::future::join_all(attempts).await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        let taken = results.iter().filter(|r| matches!(r, Err(StoreError::EmailTaken))).count();
+        assert_eq!((winners, taken), (1, 7), "{}: {results:?}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn changing_the_email_releases_the_old_one() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        let mut ada = user("ada.old@example.com");
+        store.create_user(&ada).await.unwrap();
+        let previous = ada.email.clone();
+        ada.email = Email::parse("ada.new@example.com").unwrap();
+        ada.name = UserName::parse("Countess of Lovelace").unwrap();
+        store.update_user(&ada, &previous).await.unwrap();
+        assert!(store.user_by_email(&previous).await.unwrap().is_none(), "{}", store.kind());
+        assert_eq!(store.user_by_email(&ada.email).await.unwrap().as_ref(), Some(&ada), "{}", store.kind());
+        assert_eq!(store.user_by_id(ada.id).await.unwrap(), Some(ada), "{}", store.kind());
+        store.create_user(&user("ada.old@example.com")).await.expect("the released email is free");
+    }
+}
+
+#[tokio::test]
+async fn changing_to_a_taken_email_changes_nothing() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        store.create_user(&user("taken@example.com")).await.unwrap();
+        let original = user("mine@example.com");
+        store.create_user(&original).await.unwrap();
+        let mut changed = original.clone();
+        changed.email = Email::parse("taken@example.com").unwrap();
+        changed.name = UserName::parse("Someone Else").unwrap();
+        let result = store.update_user(&changed, &original.email).await;
+        assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
+        assert_eq!(store.user_by_id(original.id).await.unwrap().as_ref(), Some(&original), "{}", store.kind());
+        assert_eq!(store.user_by_email(&original.email).await.unwrap(), Some(original), "{}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn updating_a_missing_user_is_not_found() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        let ghost = user("ghost@example.com");
+        let result = store.update_user(&ghost, &ghost.email).await;
+        assert!(matches!(result, Err(StoreError::NotFound)), "{}: {result:?}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_revoked() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        let jti = uuid::Uuid::new_v4().to_string();
+        assert!(!store.is_token_revoked(&jti).await.unwrap(), "{}", store.kind());
+        store.revoke_token(&jti, OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
+        assert!(store.is_token_revoked(&jti).await.unwrap(), "{}", store.kind());
+        assert!(!store.is_token_revoked("another").await.unwrap(), "{}", store.kind());
+    }
+}
+
+#[tokio::test]
+async fn every_adapter_answers_a_ping() {
+    let (stores, _dir) = common::stores().await;
+    for store in stores {
+        store.ping().await.unwrap_or_else(|e| panic!("{}: {e}", store.kind()));
+    }
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_users_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ada = user("persist@example.com");
+    {
+        let store = shop::store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        store.create_user(&ada).await.unwrap();
+    }
+    let reopened = shop::store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.user_by_email(&ada.email).await.unwrap(), Some(ada));
+}
+
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_unavailable_not_internal() {
+    let config = shop::Config::from_lookup(|name| match name {
+        "STORE" => Some("dynamodb".into()),
+        // A port nothing listens on: connection refused at once.
+        "AWS_ENDPOINT_URL_DYNAMODB" => Some("http://127.0.0.1:9".into()),
+        _ => None,
+    })
+    .unwrap();
+    let store = shop::store::dynamodb::DynamoStore::connect(&config).await;
+    let result = store.ping().await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
+}
