@@ -49,7 +49,11 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     if config.store == StoreKind::DynamoDb && config.dynamodb_endpoint.is_some() {
-        create_local_table(&config).await?;
+        // A local DynamoDB that is not up yet is no reason to refuse to
+        // start: requests get 503 until it answers, as they would in AWS.
+        if let Err(err) = create_local_table(&config).await {
+            tracing::warn!(error = %err, "could not ensure the local table; serving anyway");
+        }
     }
     let port = config.port;
     let app = Arc::new(App::from_config(config).await.map_err(|e| e.to_string())?);

@@ -56,6 +56,10 @@ pub struct Config {
     /// `redis://` or `rediss://` URL of the cache (`CACHE_URL`); unset or
     /// empty means the in-process cache.
     pub cache_url: Option<String>,
+    /// Prefix of every cache key (`CACHE_KEY_PREFIX`, default `shop`), so
+    /// that stages or test servers sharing one Redis never see each other's
+    /// entries or rate-limit counters.
+    pub cache_key_prefix: String,
     /// HS256 signing secret (`JWT_SECRET`). Never logged. When unset outside
     /// Lambda, a random one is generated once and kept in `DATA_DIR`.
     pub jwt_secret: Option<String>,
@@ -129,6 +133,7 @@ impl Config {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "shop".into()),
             dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
             cache_url: var("CACHE_URL"),
+            cache_key_prefix: var("CACHE_KEY_PREFIX").unwrap_or_else(|| "shop".into()),
             jwt_secret,
             jwt_ttl: Duration::from_secs(number(&var, "JWT_TTL_SECONDS", 86_400, 1)?),
             rate_limit,

@@ -22,116 +22,80 @@ fn user(email: &str) -> User {
     }
 }
 
-#[tokio::test]
-async fn a_created_user_is_found_by_id_and_by_email() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        let ada = user("ada@example.com");
-        store.create_user(&ada).await.unwrap();
-        assert_eq!(store.user_by_id(ada.id).await.unwrap().as_ref(), Some(&ada), "{}", store.kind());
-        assert_eq!(store.user_by_email(&ada.email).await.unwrap(), Some(ada), "{}", store.kind());
-    }
+async fn a_created_user_is_found_by_id_and_by_email(store: Arc<dyn Store>) {
+    let ada = user("ada@example.com");
+    store.create_user(&ada).await.unwrap();
+    assert_eq!(store.user_by_id(ada.id).await.unwrap().as_ref(), Some(&ada));
+    assert_eq!(store.user_by_email(&ada.email).await.unwrap(), Some(ada));
 }
 
-#[tokio::test]
-async fn unknown_ids_and_emails_find_nothing() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        assert!(store.user_by_id(UserId::new()).await.unwrap().is_none(), "{}", store.kind());
-        let nobody = Email::parse("nobody@example.com").unwrap();
-        assert!(store.user_by_email(&nobody).await.unwrap().is_none(), "{}", store.kind());
-    }
+async fn unknown_ids_and_emails_find_nothing(store: Arc<dyn Store>) {
+    assert!(store.user_by_id(UserId::new()).await.unwrap().is_none());
+    let nobody = Email::parse("nobody@example.com").unwrap();
+    assert!(store.user_by_email(&nobody).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_taken_email_is_refused_whatever_its_case_and_nothing_is_written() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        store.create_user(&user("grace@example.com")).await.unwrap();
-        let copycat = user("GRACE@Example.com");
-        let result = store.create_user(&copycat).await;
-        assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
-        assert!(store.user_by_id(copycat.id).await.unwrap().is_none(), "{}", store.kind());
-    }
+async fn a_taken_email_is_refused_whatever_its_case_and_nothing_is_written(store: Arc<dyn Store>) {
+    store.create_user(&user("grace@example.com")).await.unwrap();
+    let copycat = user("GRACE@Example.com");
+    let result = store.create_user(&copycat).await;
+    assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
+    assert!(store.user_by_id(copycat.id).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn concurrent_registrations_of_one_email_have_exactly_one_winner() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        let attempts = (0..8).map(|_| {
-            let store = Arc::clone(&store);
-            async move { store.create_user(&user("race@example.com")).await }
-        });
-        let results = futures::future::join_all(attempts).await;
-        let winners = results.iter().filter(|r| r.is_ok()).count();
-        let taken = results.iter().filter(|r| matches!(r, Err(StoreError::EmailTaken))).count();
-        assert_eq!((winners, taken), (1, 7), "{}: {results:?}", store.kind());
-    }
+async fn concurrent_registrations_of_one_email_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let attempts = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        async move { store.create_user(&user("race@example.com")).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results.iter().filter(|r| matches!(r, Err(StoreError::EmailTaken))).count();
+    assert_eq!((winners, taken), (1, 7), "{}: {results:?}", store.kind());
 }
 
-#[tokio::test]
-async fn changing_the_email_releases_the_old_one() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        let mut ada = user("ada.old@example.com");
-        store.create_user(&ada).await.unwrap();
-        let previous = ada.email.clone();
-        ada.email = Email::parse("ada.new@example.com").unwrap();
-        ada.name = UserName::parse("Countess of Lovelace").unwrap();
-        store.update_user(&ada, &previous).await.unwrap();
-        assert!(store.user_by_email(&previous).await.unwrap().is_none(), "{}", store.kind());
-        assert_eq!(store.user_by_email(&ada.email).await.unwrap().as_ref(), Some(&ada), "{}", store.kind());
-        assert_eq!(store.user_by_id(ada.id).await.unwrap(), Some(ada), "{}", store.kind());
-        store.create_user(&user("ada.old@example.com")).await.expect("the released email is free");
-    }
+async fn changing_the_email_releases_the_old_one(store: Arc<dyn Store>) {
+    let mut ada = user("ada.old@example.com");
+    store.create_user(&ada).await.unwrap();
+    let previous = ada.email.clone();
+    ada.email = Email::parse("ada.new@example.com").unwrap();
+    ada.name = UserName::parse("Countess of Lovelace").unwrap();
+    store.update_user(&ada, &previous).await.unwrap();
+    assert!(store.user_by_email(&previous).await.unwrap().is_none());
+    assert_eq!(store.user_by_email(&ada.email).await.unwrap().as_ref(), Some(&ada));
+    assert_eq!(store.user_by_id(ada.id).await.unwrap(), Some(ada));
+    store.create_user(&user("ada.old@example.com")).await.expect("the released email is free");
 }
 
-#[tokio::test]
-async fn changing_to_a_taken_email_changes_nothing() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        store.create_user(&user("taken@example.com")).await.unwrap();
-        let original = user("mine@example.com");
-        store.create_user(&original).await.unwrap();
-        let mut changed = original.clone();
-        changed.email = Email::parse("taken@example.com").unwrap();
-        changed.name = UserName::parse("Someone Else").unwrap();
-        let result = store.update_user(&changed, &original.email).await;
-        assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
-        assert_eq!(store.user_by_id(original.id).await.unwrap().as_ref(), Some(&original), "{}", store.kind());
-        assert_eq!(store.user_by_email(&original.email).await.unwrap(), Some(original), "{}", store.kind());
-    }
+async fn changing_to_a_taken_email_changes_nothing(store: Arc<dyn Store>) {
+    store.create_user(&user("taken@example.com")).await.unwrap();
+    let original = user("mine@example.com");
+    store.create_user(&original).await.unwrap();
+    let mut changed = original.clone();
+    changed.email = Email::parse("taken@example.com").unwrap();
+    changed.name = UserName::parse("Someone Else").unwrap();
+    let result = store.update_user(&changed, &original.email).await;
+    assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
+    assert_eq!(store.user_by_id(original.id).await.unwrap().as_ref(), Some(&original));
+    assert_eq!(store.user_by_email(&original.email).await.unwrap(), Some(original));
 }
 
-#[tokio::test]
-async fn updating_a_missing_user_is_not_found() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        let ghost = user("ghost@example.com");
-        let result = store.update_user(&ghost, &ghost.email).await;
-        assert!(matches!(result, Err(StoreError::NotFound)), "{}: {result:?}", store.kind());
-    }
+async fn updating_a_missing_user_is_not_found(store: Arc<dyn Store>) {
+    let ghost = user("ghost@example.com");
+    let result = store.update_user(&ghost, &ghost.email).await;
+    assert!(matches!(result, Err(StoreError::NotFound)), "{}: {result:?}", store.kind());
 }
 
-#[tokio::test]
-async fn a_revoked_token_stays_revoked() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        let jti = uuid::Uuid::new_v4().to_string();
-        assert!(!store.is_token_revoked(&jti).await.unwrap(), "{}", store.kind());
-        store.revoke_token(&jti, OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
-        assert!(store.is_token_revoked(&jti).await.unwrap(), "{}", store.kind());
-        assert!(!store.is_token_revoked("another").await.unwrap(), "{}", store.kind());
-    }
+async fn a_revoked_token_stays_revoked(store: Arc<dyn Store>) {
+    let jti = uuid::Uuid::new_v4().to_string();
+    assert!(!store.is_token_revoked(&jti).await.unwrap());
+    store.revoke_token(&jti, OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
+    assert!(store.is_token_revoked(&jti).await.unwrap());
+    assert!(!store.is_token_revoked("another").await.unwrap());
 }
 
-#[tokio::test]
-async fn every_adapter_answers_a_ping() {
-    let (stores, _dir) = common::stores().await;
-    for store in stores {
-        store.ping().await.unwrap_or_else(|e| panic!("{}: {e}", store.kind()));
-    }
+async fn every_adapter_answers_a_ping(store: Arc<dyn Store>) {
+    store.ping().await.unwrap_or_else(|e| panic!("{}: {e}", store.kind()));
 }
 
 #[tokio::test]
@@ -159,3 +123,15 @@ async fn an_unreachable_dynamodb_is_unavailable_not_internal() {
     let result = store.ping().await;
     assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
 }
+
+store_contract!(
+    a_created_user_is_found_by_id_and_by_email,
+    unknown_ids_and_emails_find_nothing,
+    a_taken_email_is_refused_whatever_its_case_and_nothing_is_written,
+    concurrent_registrations_of_one_email_have_exactly_one_winner,
+    changing_the_email_releases_the_old_one,
+    changing_to_a_taken_email_changes_nothing,
+    updating_a_missing_user_is_not_found,
+    a_revoked_token_stays_revoked,
+    every_adapter_answers_a_ping,
+);

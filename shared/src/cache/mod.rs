@@ -8,6 +8,7 @@
 //! both adapters.
 
 pub mod memory;
+mod prefixed;
 pub mod redis;
 
 use std::sync::Arc;
@@ -43,11 +44,12 @@ pub trait Cache: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
-/// Builds the adapter the configuration names: Redis for a `CACHE_URL`,
-/// the in-process cache otherwise.
+/// Builds the adapter the configuration names (Redis for a `CACHE_URL`, the
+/// in-process cache otherwise), with every key under `CACHE_KEY_PREFIX`.
 pub fn connect(config: &Config) -> Result<Arc<dyn Cache>, CacheError> {
-    match &config.cache_url {
-        Some(url) => Ok(Arc::new(redis::RedisCache::connect(url)?)),
-        None => Ok(Arc::new(memory::MemoryCache::new())),
-    }
+    let inner: Arc<dyn Cache> = match &config.cache_url {
+        Some(url) => Arc::new(redis::RedisCache::connect(url)?),
+        None => Arc::new(memory::MemoryCache::new()),
+    };
+    Ok(Arc::new(prefixed::Prefixed::new(inner, &config.cache_key_prefix)))
 }

@@ -30,15 +30,22 @@ pub fn server_url(variable: &str) -> Option<String> {
     }
 }
 
-/// A fresh, isolated store of every available kind. The temporary folder
-/// must outlive the embedded store, so it is returned too.
-pub async fn stores() -> (Vec<Arc<dyn Store>>, tempfile::TempDir) {
+/// A fresh, isolated store; the temporary folder lives as long as it.
+pub struct StoreFixture {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn embedded_store() -> Option<StoreFixture> {
     let dir = tempfile::tempdir().unwrap();
-    let mut stores: Vec<Arc<dyn Store>> = vec![Arc::new(EmbeddedStore::open(dir.path()).unwrap())];
-    if let Some(endpoint) = server_url("SHOP_TEST_DYNAMODB_URL") {
-        stores.push(Arc::new(fresh_dynamo_store(&endpoint).await));
-    }
-    (stores, dir)
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    Some(StoreFixture { store, _dir: Some(dir) })
+}
+
+/// `None` (the test passes vacuously, with a note) only outside CI.
+pub async fn dynamodb_store() -> Option<StoreFixture> {
+    let endpoint = server_url("SHOP_TEST_DYNAMODB_URL")?;
+    Some(StoreFixture { store: Arc::new(fresh_dynamo_store(&endpoint).await), _dir: None })
 }
 
 /// A DynamoDB store on a new table of its own.
@@ -56,10 +63,55 @@ pub async fn fresh_dynamo_store(endpoint: &str) -> DynamoStore {
     store
 }
 
-pub fn caches() -> Vec<Arc<dyn Cache>> {
-    let mut caches: Vec<Arc<dyn Cache>> = vec![Arc::new(MemoryCache::new())];
-    if let Some(url) = server_url("SHOP_TEST_REDIS_URL") {
-        caches.push(Arc::new(RedisCache::connect(&url).unwrap()));
-    }
-    caches
+pub fn memory_cache() -> Option<Arc<dyn Cache>> {
+    Some(Arc::new(MemoryCache::new()))
+}
+
+/// `None` (the test passes vacuously, with a note) only outside CI.
+pub fn redis_cache() -> Option<Arc<dyn Cache>> {
+    let url = server_url("SHOP_TEST_REDIS_URL")?;
+    Some(Arc::new(RedisCache::connect(&url).unwrap()))
+}
+
+/// Runs each named case (an `async fn(Arc<dyn Store>)`) once per store
+/// adapter, as `embedded::<case>` and `dynamodb::<case>`.
+#[macro_export]
+macro_rules! store_contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $case() {
+                let fixture = $crate::common::embedded_store().unwrap();
+                super::$case(fixture.store.clone()).await;
+            })*
+        }
+        mod dynamodb {
+            $(#[tokio::test]
+            async fn $case() {
+                let Some(fixture) = $crate::common::dynamodb_store().await else { return };
+                super::$case(fixture.store.clone()).await;
+            })*
+        }
+    };
+}
+
+/// Runs each named case (an `async fn(Arc<dyn Cache>)`) once per cache
+/// adapter, as `memory::<case>` and `redis::<case>`.
+#[macro_export]
+macro_rules! cache_contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::common::memory_cache().unwrap()).await;
+            })*
+        }
+        mod redis {
+            $(#[tokio::test]
+            async fn $case() {
+                let Some(cache) = $crate::common::redis_cache() else { return };
+                super::$case(cache).await;
+            })*
+        }
+    };
 }

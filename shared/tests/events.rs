@@ -1,0 +1,103 @@
+//! Handler tests fed by the sample API Gateway events in `events/`, the same
+//! files `cargo lambda invoke --data-file` uses.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shop::cache::memory::MemoryCache;
+use shop::routes::{ROUTES, by_function};
+use shop::store::embedded::EmbeddedStore;
+use shop::{App, Config};
+
+struct Harness {
+    app: App,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_lookup(|_| None).unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let app = App::new(config, store, Arc::new(MemoryCache::new()), b"events-test-secret-events-test-secret");
+        Harness { app, _dir: dir }
+    }
+
+    /// Sends `events/<function>.json`, with the bearer token swapped in
+    /// when given.
+    async fn send(&self, function: &str, token: Option<&str>) -> (u16, Value) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(format!("{function}.json"));
+        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        if let Some(token) = token {
+            event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+        }
+        let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let response = self.app.handle(by_function(function).unwrap(), request).await;
+        (response.status().as_u16(), body_json(&response))
+    }
+}
+
+fn body_json(response: &Response<Body>) -> Value {
+    match response.body() {
+        Body::Empty => Value::Null,
+        body => serde_json::from_slice(body.as_ref()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_sample_events_walk_through_the_whole_auth_flow() {
+    let harness = Harness::new();
+    assert_eq!(harness.send("health", None).await.0, 200);
+
+    let (status, registered) = harness.send("auth-register", None).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["user"]["email"], "sample.user@example.com");
+    assert!(registered["user"].get("passwordHash").is_none());
+
+    let (status, logged_in) = harness.send("auth-login", None).await;
+    assert_eq!(status, 200, "{logged_in}");
+    let token = logged_in["token"].as_str().unwrap();
+
+    let (status, profile) = harness.send("auth-profile-get", Some(token)).await;
+    assert_eq!((status, &profile["user"]["id"]), (200, &registered["user"]["id"]));
+
+    let (status, updated) = harness.send("auth-profile-update", Some(token)).await;
+    assert_eq!((status, updated["user"]["name"].as_str()), (200, Some("Sample User Renamed")));
+
+    assert_eq!(harness.send("auth-logout", Some(token)).await.0, 204);
+    assert_eq!(harness.send("auth-profile-get", Some(token)).await.0, 401);
+}
+
+#[tokio::test]
+async fn the_sample_events_placeholder_token_is_refused() {
+    let harness = Harness::new();
+    for function in ["auth-profile-get", "auth-profile-update", "auth-logout"] {
+        let (status, body) = harness.send(function, None).await;
+        assert_eq!(status, 401, "{function}: {body}");
+        assert_eq!(body["status"], 401);
+    }
+}
+
+#[tokio::test]
+async fn registering_the_sample_user_twice_is_a_conflict() {
+    let harness = Harness::new();
+    assert_eq!(harness.send("auth-register", None).await.0, 201);
+    let (status, body) = harness.send("auth-register", None).await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test]
+async fn every_sample_event_gets_rate_limit_and_security_headers_where_due() {
+    let harness = Harness::new();
+    for route in ROUTES {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(format!("{}.json", route.function));
+        let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let response = harness.app.handle(route, request).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{}", route.function);
+        assert_eq!(headers["x-request-id"], format!("sample-{}", route.function));
+        assert_eq!(headers.contains_key("x-ratelimit-limit"), route.path.starts_with("/api/"), "{}", route.function);
+    }
+}

@@ -1,0 +1,87 @@
+//! The route table is the single source of truth: `template.yaml`,
+//! `events/` and the function binaries must agree with it exactly.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use shop::routes::ROUTES;
+use yaml_serde::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    yaml_serde::from_str(&text).unwrap()
+}
+
+/// Strips CloudFormation's `!Ref`-style tags down to their values.
+fn untag(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(tagged) => untag(&tagged.value),
+        other => other,
+    }
+}
+
+fn functions_in_template() -> Vec<(String, Value)> {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    resources
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == Value::from("AWS::Serverless::Function"))
+        .map(|(name, resource)| (name.as_str().unwrap().to_owned(), resource.clone()))
+        .collect()
+}
+
+fn file_stems(folder: &str, extension: &str) -> BTreeSet<String> {
+    std::fs::read_dir(repo_root().join(folder))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn route_functions() -> BTreeSet<String> {
+    ROUTES.iter().map(|route| route.function.to_owned()).collect()
+}
+
+#[test]
+fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
+    let functions = functions_in_template();
+    for route in ROUTES {
+        let matching: Vec<_> = functions
+            .iter()
+            .filter(|(_, f)| untag(&f["Metadata"]["BuildProperties"]["Binary"]).as_str() == Some(route.function))
+            .collect();
+        assert_eq!(matching.len(), 1, "template functions building `{}`", route.function);
+        let (name, function) = matching[0];
+        let events = function["Properties"]["Events"].as_mapping().unwrap();
+        assert_eq!(events.len(), 1, "{name} has one API event");
+        let event = events.values().next().unwrap();
+        assert_eq!(event["Type"], Value::from("HttpApi"), "{name}");
+        assert_eq!(event["Properties"]["Method"].as_str(), Some(route.method), "{name}");
+        assert_eq!(event["Properties"]["Path"].as_str(), Some(route.path), "{name}");
+        assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
+        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("./functions"), "{name}");
+    }
+    assert_eq!(functions.len(), ROUTES.len(), "the template has functions the route table lacks");
+}
+
+#[test]
+fn every_route_has_a_binary_and_every_binary_a_route() {
+    assert_eq!(file_stems("functions/src/bin", "rs"), route_functions());
+}
+
+#[test]
+fn every_route_has_a_sample_event_with_its_route_key() {
+    assert_eq!(file_stems("events", "json"), route_functions());
+    for route in ROUTES {
+        let path = repo_root().join("events").join(format!("{}.json", route.function));
+        let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(event["version"], "2.0", "{}", path.display());
+        assert_eq!(event["routeKey"], route.route_key(), "{}", path.display());
+        assert_eq!(event["requestContext"]["http"]["method"], route.method, "{}", path.display());
+    }
+}
