@@ -2,18 +2,21 @@
 //! threads so that a ~30 ms hash never stalls the async worker threads
 //! serving other requests.
 //!
-//! Why not tokio's blocking pool: it grows to hundreds of threads under
-//! load, and glibc keeps a malloc arena per thread. Each hash allocates
-//! 19 MiB, which the arena keeps after it is freed, so a few dozen blocking
-//! threads that once hashed hold gigabytes (measured: 2.2 GB RSS after a
-//! minute of load). One hashing thread per core bounds that to
-//! cores x 19 MiB, and more threads would not hash faster anyway.
+//! Memory: argon2 needs 19 MiB of working memory per hash. Allocated per
+//! call on tokio's blocking pool (which grows to dozens of threads, each
+//! with its own glibc arena that keeps what it freed), the local server
+//! reached 2.2 GB RSS after a minute of logins. So each pool thread keeps
+//! one reusable buffer, and there is one thread per core: cores x 19 MiB
+//! in all, and more threads would not hash faster anyway.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordVerifier, Version};
-use argon2::password_hash::PasswordHasher as _;
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use rand::RngCore;
 use tokio::sync::oneshot;
 
 use crate::domain::Password;
@@ -22,6 +25,8 @@ use crate::domain::Password;
 const MEMORY_KIB: u32 = 19 * 1024;
 const ITERATIONS: u32 = 2;
 const PARALLELISM: u32 = 1;
+/// 16 bytes: the PHC string format's recommendation.
+const SALT_BYTES: usize = 16;
 
 /// Hashes and verifies passwords.
 #[derive(Clone)]
@@ -129,25 +134,59 @@ impl HashPool {
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+thread_local! {
+    /// argon2's 19 MiB of working memory, allocated once per thread and
+    /// reused for every hash: no allocator traffic and no page faults per
+    /// request, and nothing for the allocator to hoard.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2id into `out` with this thread's reusable memory.
+fn argon2_into(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+    BLOCKS.with_borrow_mut(|blocks| {
+        if blocks.len() != params.block_count() {
+            blocks.clear();
+            blocks.resize(params.block_count(), Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice())
+    })
 }
 
 fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
-    argon2(params)
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError(e.to_string()))
+    let failed = |e: &dyn std::fmt::Display| HashError(e.to_string());
+    let mut salt = [0u8; SALT_BYTES];
+    rand::rng().fill_bytes(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon2_into(&argon2, params, password.as_bytes(), &salt, &mut out).map_err(|e| failed(&e))?;
+    let phc = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
+/// Verifies with the parameters stored in the hash, so hashes made with
+/// older parameters keep working after a parameter change.
 fn verify_blocking(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         tracing::error!("stored password hash is not a PHC string");
         return false;
     };
-    // Verification takes its parameters from the stored hash, so hashes made
-    // with older parameters keep working after a parameter change.
-    Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else { return false };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else { return false };
+    let Ok(params) = Params::try_from(&parsed) else { return false };
+    let version = parsed.version.and_then(|v| Version::try_from(v).ok()).unwrap_or_default();
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    if argon2_into(&argon2, &params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
+        return false;
+    }
+    // `Output`'s equality is constant-time.
+    Output::new(&out).is_ok_and(|computed| &computed == expected)
 }
 
 #[cfg(test)]
@@ -169,6 +208,22 @@ mod tests {
         let hasher = PasswordHasher::new();
         let password = Password::parse("correct horse battery").unwrap();
         assert_ne!(hasher.hash(&password).await.unwrap(), hasher.hash(&password).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_from_the_reference_implementation_still_verify() {
+        // Made by argon2's own `PasswordHasher` with the same parameters.
+        use argon2::password_hash::PasswordHasher as _;
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+        let hasher = PasswordHasher::new();
+        assert!(hasher.verify("correct horse battery", &reference).await);
+        assert!(!hasher.verify("correct horse battery?", &reference).await);
+        let ours = hasher.hash(&Password::parse("correct horse battery").unwrap()).await.unwrap();
+        assert!(argon2::PasswordVerifier::verify_password(&Argon2::default(), b"correct horse battery", ours.as_str()).is_ok());
     }
 
     #[tokio::test]

@@ -2,8 +2,15 @@
 //! or Redis: wire types convert into these, and a value of one of these
 //! types has passed its validation.
 
+pub mod catalog;
+pub mod money;
 pub mod user;
 mod validation;
 
+pub use catalog::{
+    Category, CategoryName, Description, ListPosition, Product, ProductId, ProductName, ProductPage, ProductQuery,
+    SearchTerms, StockChange,
+};
+pub use money::Money;
 pub use user::{Email, Password, Role, User, UserId, UserName};
 pub use validation::FieldErrors;
