@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::{Email, Role, User, UserId, UserName};
+use crate::domain::{
+    Category, CategoryName, Description, Email, Money, Product, ProductId, ProductName, Role, User, UserId, UserName,
+};
 use crate::store::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -30,6 +32,14 @@ impl Key {
         Key { pk: format!("TOKEN#{jti}"), sk: "REVOKED" }
     }
 
+    pub fn category(key: &str) -> Self {
+        Key { pk: format!("CATEGORY#{key}"), sk: "CATEGORY" }
+    }
+
+    pub fn product(id: ProductId) -> Self {
+        Key { pk: format!("PRODUCT#{id}"), sk: "PRODUCT" }
+    }
+
     /// A key no item has: reading it proves the table answers.
     pub fn health() -> Self {
         Key { pk: "HEALTH".into(), sk: "HEALTH" }
@@ -43,11 +53,15 @@ impl Key {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn timestamp(at: OffsetDateTime) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn timestamp(at: OffsetDateTime) -> AttributeValue {
     s(at.format(&Rfc3339).unwrap_or_default())
 }
 
@@ -56,6 +70,16 @@ pub(super) fn attr_s(item: &Item, name: &str) -> Result<String, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value.clone()),
         _ => Err(StoreError::Internal(format!("item attribute {name} is missing or not a string"))),
+    }
+}
+
+/// A whole-number attribute.
+pub(super) fn attr_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => {
+            value.parse().map_err(|_| StoreError::Internal(format!("item attribute {name} is not a whole number")))
+        }
+        _ => Err(StoreError::Internal(format!("item attribute {name} is missing or not a number"))),
     }
 }
 
@@ -98,6 +122,89 @@ pub(super) fn email_claim(email: &Email, owner: UserId) -> Item {
     item
 }
 
+/// GSI1 lists every category by key.
+pub(super) const CATEGORIES_PARTITION: &str = "CATEGORIES";
+/// GSI1 lists every product newest first.
+pub(super) const PRODUCTS_PARTITION: &str = "PRODUCTS";
+
+/// GSI2's partition of one category.
+pub(super) fn category_partition(key: &str) -> String {
+    format!("CATEGORY#{key}")
+}
+
+/// GSI2's sort key: zero-padded price, so text order is price order.
+pub(super) fn price_sort_key(price: u64, id: ProductId) -> String {
+    format!("{price:012}#{id}")
+}
+
+pub(super) fn category_to_item(category: &Category) -> Item {
+    let key = category.name.key();
+    let mut item = Key::category(&key).into_item();
+    item.extend([
+        ("entity".to_owned(), s("category")),
+        ("id".to_owned(), s(category.id.to_string())),
+        ("name".to_owned(), s(category.name.as_str())),
+        ("description".to_owned(), s(category.description.as_str())),
+        ("createdAt".to_owned(), timestamp(category.created_at)),
+        ("GSI1PK".to_owned(), s(CATEGORIES_PARTITION)),
+        ("GSI1SK".to_owned(), s(key)),
+    ]);
+    item
+}
+
+pub(super) fn category_from_item(item: &Item) -> Result<Category, StoreError> {
+    let corrupt = |what: &str, e: String| StoreError::Internal(format!("category item {what}: {e}"));
+    Ok(Category {
+        id: uuid::Uuid::parse_str(&attr_s(item, "id")?).map_err(|e| corrupt("id", e.to_string()))?,
+        name: CategoryName::parse(&attr_s(item, "name")?).map_err(|e| corrupt("name", e))?,
+        description: Description::parse(&attr_s(item, "description")?).map_err(|e| corrupt("description", e))?,
+        created_at: attr_time(item, "createdAt")?,
+    })
+}
+
+/// Every attribute of a product item; also what an update sets (all but
+/// the keys, `createdAt` and `stock`).
+pub(super) fn product_attributes(product: &Product) -> Vec<(&'static str, AttributeValue)> {
+    let key = product.category.key();
+    vec![
+        ("entity", s("product")),
+        ("id", s(product.id.to_string())),
+        ("name", s(product.name.as_str())),
+        ("description", s(product.description.as_str())),
+        ("price", n(product.price.minor())),
+        ("category", s(product.category.as_str())),
+        ("categoryKey", s(key.clone())),
+        ("stock", n(product.stock)),
+        ("searchText", s(product.search_text())),
+        ("createdAt", timestamp(product.created_at)),
+        ("updatedAt", timestamp(product.updated_at)),
+        ("GSI1PK", s(PRODUCTS_PARTITION)),
+        ("GSI1SK", s(product.id.to_string())),
+        ("GSI2PK", s(category_partition(&key))),
+        ("GSI2SK", s(price_sort_key(product.price.minor(), product.id))),
+    ]
+}
+
+pub(super) fn product_to_item(product: &Product) -> Item {
+    let mut item = Key::product(product.id).into_item();
+    item.extend(product_attributes(product).into_iter().map(|(name, value)| (name.to_owned(), value)));
+    item
+}
+
+pub(super) fn product_from_item(item: &Item) -> Result<Product, StoreError> {
+    let corrupt = |what: &str, e: String| StoreError::Internal(format!("product item {what}: {e}"));
+    Ok(Product {
+        id: ProductId::parse(&attr_s(item, "id")?).ok_or_else(|| corrupt("id", "not a uuid".into()))?,
+        name: ProductName::parse(&attr_s(item, "name")?).map_err(|e| corrupt("name", e))?,
+        description: Description::parse(&attr_s(item, "description")?).map_err(|e| corrupt("description", e))?,
+        price: Money::from_minor(attr_u64(item, "price")?),
+        category: CategoryName::parse(&attr_s(item, "category")?).map_err(|e| corrupt("category", e))?,
+        stock: attr_u64(item, "stock")?,
+        created_at: attr_time(item, "createdAt")?,
+        updated_at: attr_time(item, "updatedAt")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +224,25 @@ mod tests {
         let item = user_to_item(&user);
         assert_eq!(item["PK"], AttributeValue::S(format!("USER#{}", user.id)));
         assert_eq!(user_from_item(&item).unwrap(), user);
+    }
+
+    #[test]
+    fn a_product_survives_the_round_trip_through_an_item() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let product = Product {
+            id: ProductId::new(),
+            name: ProductName::parse("Gaming Laptop").unwrap(),
+            description: Description::parse("Fast.\nLight.").unwrap(),
+            price: Money::from_minor(129_999),
+            category: CategoryName::parse("Electronics").unwrap(),
+            stock: 7,
+            created_at: now,
+            updated_at: now,
+        };
+        let item = product_to_item(&product);
+        assert_eq!(item["GSI2SK"], AttributeValue::S(format!("000000129999#{}", product.id)));
+        assert_eq!(item["searchText"], AttributeValue::S(" gaming laptop fast light ".into()));
+        assert_eq!(product_from_item(&item).unwrap(), product);
     }
 
     #[test]

@@ -7,29 +7,33 @@
 //! | user | `USER#<id>` | `PROFILE` | user by id |
 //! | email claim | `EMAIL#<email>` | `EMAIL` | `userId`; uniqueness and user by email |
 //! | revoked token | `TOKEN#<jti>` | `REVOKED` | `expiresAt` is the table's TTL attribute |
+//! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |
+//! | product | `PRODUCT#<id>` | `PRODUCT` | GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price |
 //!
-//! The table also has two generic indexes, `GSI1` and `GSI2` (keys
-//! `GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`), for the catalog and order patterns.
+//! The table has two generic indexes, `GSI1` and `GSI2` (keys
+//! `GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`), shared by the patterns above.
+//! Filters no index serves (search words, stock, a price range without a
+//! category) are filter expressions on an index query, never a Scan.
 //! Every multi-item change is one `TransactWriteItems`; the mapping of its
 //! condition failures to domain errors lives in [`errors`].
 
+mod catalog;
 mod errors;
 mod items;
 pub mod table;
+mod users;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{Credentials, Region};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
-use time::OffsetDateTime;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
-use super::{Store, StoreError, UserStore};
+use super::{Store, StoreError};
 use crate::config::Config;
-use crate::domain::{Email, User, UserId};
-use errors::{classify, transaction_conflict};
-use items::{Key, attr_s, user_from_item, user_to_item};
+use errors::classify;
+use items::Key;
 
 /// The DynamoDB-backed store.
 #[derive(Clone)]
@@ -97,79 +101,6 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         Ok(output.item)
-    }
-}
-
-#[async_trait]
-impl UserStore for DynamoStore {
-    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(user_to_item(user), "attribute_not_exists(PK)")?)
-            .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?)
-            .send()
-            .await;
-        result.map(|_| ()).map_err(|err| {
-            transaction_conflict(err, |index| match index {
-                1 => StoreError::EmailTaken,
-                _ => StoreError::Internal("user id collision".into()),
-            })
-        })
-    }
-
-    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.get(Key::user(id)).await?.map(|item| user_from_item(&item)).transpose()
-    }
-
-    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
-        let Some(claim) = self.get(Key::email(email)).await? else { return Ok(None) };
-        let id = UserId::parse(&attr_s(&claim, "userId")?)
-            .ok_or_else(|| StoreError::Internal("email claim with a malformed userId".into()))?;
-        self.user_by_id(id).await
-    }
-
-    async fn update_user(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(user_to_item(user), "attribute_exists(PK)")?);
-        if &user.email != previous_email {
-            let release = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(Key::email(previous_email).into_item()))
-                .condition_expression("userId = :id")
-                .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
-                .build()
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
-            request = request
-                .transact_items(TransactWriteItem::builder().delete(release).build())
-                .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?);
-        }
-        request.send().await.map(|_| ()).map_err(|err| {
-            transaction_conflict(err, |index| match index {
-                0 => StoreError::NotFound,
-                2 => StoreError::EmailTaken,
-                _ => StoreError::Internal("email claim does not belong to the user".into()),
-            })
-        })
-    }
-
-    async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        let mut item = Key::revoked_token(jti).into_item();
-        item.insert("expiresAt".into(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
-    }
-
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(self.get(Key::revoked_token(jti)).await?.is_some())
     }
 }
 

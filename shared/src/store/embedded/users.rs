@@ -1,69 +1,13 @@
-//! The embedded store: one redb file under `DATA_DIR`.
-//!
-//! redb gives serialisable write transactions, so each multi-record change
-//! (a user and its email claim) is one transaction, as it is one
-//! `TransactWriteItems` on DynamoDB. Records are JSON; redb calls are
-//! blocking and run on tokio's blocking pool.
-
-use std::path::Path;
-use std::sync::Arc;
+//! Users, email claims and revoked tokens in redb.
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
+use redb::{ReadableDatabase, ReadableTable};
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, UserStore};
-use crate::domain::{Email, Role, User, UserId, UserName};
-
-/// User id -> JSON [`UserRecord`].
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-/// Lower-cased email -> user id: the uniqueness claim.
-const USER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("user_emails");
-/// Token id -> expiry (unix seconds).
-const REVOKED_TOKENS: TableDefinition<&str, i64> = TableDefinition::new("revoked_tokens");
-
-const FILE_NAME: &str = "shop.redb";
-
-/// The redb-backed store. Cloning shares the database.
-#[derive(Clone)]
-pub struct EmbeddedStore {
-    db: Arc<Database>,
-}
-
-impl EmbeddedStore {
-    /// Opens (or creates) `DATA_DIR/shop.redb`, creating every table, so
-    /// that later read transactions never meet a missing table.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", data_dir.display())))?;
-        let path = data_dir.join(FILE_NAME);
-        let db = Database::create(&path)
-            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(internal)?;
-        txn.open_table(USERS).map_err(internal)?;
-        txn.open_table(USER_EMAILS).map_err(internal)?;
-        txn.open_table(REVOKED_TOKENS).map_err(internal)?;
-        txn.commit().map_err(internal)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
-    }
-
-    /// Runs blocking redb work off the async worker threads.
-    async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
-    }
-}
-
-fn internal(err: impl Into<redb::Error>) -> StoreError {
-    StoreError::Internal(err.into().to_string())
-}
+use super::records::UserRecord;
+use super::{EmbeddedStore, REVOKED_TOKENS, USER_EMAILS, USERS, internal};
+use crate::domain::{Email, User, UserId};
+use crate::store::{StoreError, UserStore};
 
 #[async_trait]
 impl UserStore for EmbeddedStore {
@@ -163,62 +107,3 @@ impl UserStore for EmbeddedStore {
     }
 }
 
-#[async_trait]
-impl Store for EmbeddedStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.blocking(|db| db.begin_read().map(|_| ()).map_err(internal)).await
-    }
-
-    fn kind(&self) -> &'static str {
-        "embedded"
-    }
-}
-
-/// The stored form of a [`User`].
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserRecord {
-    id: UserId,
-    email: String,
-    name: String,
-    role: Role,
-    password_hash: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    updated_at: OffsetDateTime,
-}
-
-impl From<&User> for UserRecord {
-    fn from(user: &User) -> Self {
-        UserRecord {
-            id: user.id,
-            email: user.email.as_str().to_owned(),
-            name: user.name.as_str().to_owned(),
-            role: user.role,
-            password_hash: user.password_hash.clone(),
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-        }
-    }
-}
-
-impl UserRecord {
-    fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
-        serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<User, StoreError> {
-        let corrupt = |e: String| StoreError::Internal(format!("corrupt user record: {e}"));
-        let record: UserRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-        Ok(User {
-            id: record.id,
-            email: Email::parse(&record.email).map_err(corrupt)?,
-            name: UserName::parse(&record.name).map_err(corrupt)?,
-            role: record.role,
-            password_hash: record.password_hash,
-            created_at: record.created_at,
-            updated_at: record.updated_at,
-        })
-    }
-}

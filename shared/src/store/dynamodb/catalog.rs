@@ -1,0 +1,333 @@
+//! Categories and products.
+//!
+//! A listing queries one index (GSI1 newest first, or GSI2 for a category
+//! and price range) with filter expressions for what the index does not
+//! serve, page after page, until it has one product more than the page
+//! needs or the index is exhausted. The cursor is the position of the last
+//! product returned, so no product is skipped or repeated.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::DynamoStore;
+use super::errors::classify;
+use super::items::{
+    self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition, category_to_item,
+    n, price_sort_key, product_from_item, product_to_item, s,
+};
+use crate::domain::{Category, ListPosition, Product, ProductId, ProductPage, ProductQuery, StockChange};
+use crate::store::{CatalogStore, ProductUpdate, StoreError};
+
+/// Index queries one listing may make before it returns a short page with
+/// a cursor: bounds the cost of a very selective filter.
+const MAX_QUERIES_PER_PAGE: usize = 10;
+
+#[async_trait]
+impl CatalogStore for DynamoStore {
+    async fn create_category(&self, category: &Category) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(category_to_item(category)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::CategoryTaken)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        let mut categories = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(CATEGORIES_PARTITION))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                categories.push(category_from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(categories);
+            }
+        }
+    }
+
+    async fn category_by_key(&self, key: &str) -> Result<Option<Category>, StoreError> {
+        self.get(Key::category(key)).await?.map(|item| category_from_item(&item)).transpose()
+    }
+
+    async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(product_to_item(product)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.get(Key::product(id)).await?.map(|item| product_from_item(&item)).transpose()
+    }
+
+    async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
+        let UpdateExpression { set, condition, names, values } = update_expression(update);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::product(update.id).into_item()))
+            .update_expression(set)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                product_from_item(output.attributes().ok_or_else(|| StoreError::Internal("no attributes".into()))?)
+            }
+            Err(err) => match err.as_service_error() {
+                // With the old item returned, the product exists: the stock
+                // condition is what failed.
+                Some(e) if e.is_conditional_check_failed_exception() => match e {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)
+                        if c.item().is_some() =>
+                    {
+                        Err(StoreError::InsufficientStock(vec![update.id]))
+                    }
+                    _ => Err(StoreError::NotFound),
+                },
+                _ => Err(classify(err)),
+            },
+        }
+    }
+
+    async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::product(id).into_item()))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::NotFound)
+            }
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
+        let plan = ListingPlan::new(query);
+        let mut start = query.after.as_ref().map(|position| plan.start_key(position));
+        let mut items: Vec<Product> = Vec::with_capacity(query.limit + 1);
+        for _ in 0..MAX_QUERIES_PER_PAGE {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(plan.index)
+                .key_condition_expression(plan.key_condition)
+                .set_filter_expression(plan.filter.clone())
+                .set_expression_attribute_names(plan.names.clone())
+                .set_expression_attribute_values(Some(plan.values.clone()))
+                .scan_index_forward(plan.ascending)
+                .limit(plan.page_size)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                items.push(product_from_item(item)?);
+                if items.len() > query.limit {
+                    items.truncate(query.limit);
+                    let next = items.last().map(|last| query.position_of(last));
+                    return Ok(ProductPage { items, next });
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ProductPage { items, next: None });
+            }
+        }
+        // The query budget ran out mid-index: resume after what was examined.
+        let next = start.as_ref().map(|key| plan.position_of_key(key)).transpose()?;
+        Ok(ProductPage { items, next })
+    }
+}
+
+struct UpdateExpression {
+    set: String,
+    condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+/// `SET` every replaced attribute; the stock is set, added to, or left
+/// alone. An adjustment below zero fails the condition instead of writing.
+fn update_expression(update: &ProductUpdate) -> UpdateExpression {
+    let preview = Product {
+        id: update.id,
+        name: update.name.clone(),
+        description: update.description.clone(),
+        price: update.price,
+        category: update.category.clone(),
+        stock: 0,
+        created_at: update.updated_at,
+        updated_at: update.updated_at,
+    };
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut assignments = Vec::new();
+    for (name, value) in items::product_attributes(&preview) {
+        if matches!(name, "stock" | "createdAt" | "id" | "entity") {
+            continue;
+        }
+        assignments.push(format!("#{name} = :{name}"));
+        names.insert(format!("#{name}"), name.to_owned());
+        values.insert(format!(":{name}"), value);
+    }
+    let mut condition = "attribute_exists(PK)".to_owned();
+    match update.stock {
+        StockChange::Keep => {}
+        StockChange::Set(stock) => {
+            assignments.push("#stock = :stock".into());
+            values.insert(":stock".into(), n(stock));
+        }
+        StockChange::Adjust(delta) => {
+            assignments.push("#stock = #stock + :delta".into());
+            values.insert(":delta".into(), n(delta));
+            if delta < 0 {
+                condition.push_str(" AND #stock >= :needed");
+                values.insert(":needed".into(), n(delta.unsigned_abs()));
+            }
+        }
+    }
+    if update.stock != StockChange::Keep {
+        names.insert("#stock".into(), "stock".into());
+    }
+    UpdateExpression { set: format!("SET {}", assignments.join(", ")), condition, names, values }
+}
+
+/// How one listing queries the table.
+struct ListingPlan {
+    index: &'static str,
+    key_condition: &'static str,
+    ascending: bool,
+    filter: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: HashMap<String, AttributeValue>,
+    page_size: i32,
+    category: Option<String>,
+}
+
+impl ListingPlan {
+    fn new(query: &ProductQuery) -> Self {
+        let mut filters = Vec::new();
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let (index, key_condition, ascending) = match &query.category {
+            Some(category) => {
+                let min = query.min_price.map_or(0, |m| m.minor());
+                let max = query.max_price.map_or(999_999_999_999, |m| m.minor());
+                values.insert(":pk".into(), s(category_partition(category)));
+                values.insert(":lo".into(), s(format!("{min:012}#")));
+                // '~' sorts after every character of an id.
+                values.insert(":hi".into(), s(format!("{max:012}#~")));
+                ("GSI2", "GSI2PK = :pk AND GSI2SK BETWEEN :lo AND :hi", true)
+            }
+            None => {
+                values.insert(":pk".into(), s(PRODUCTS_PARTITION));
+                let mut price = |op: &str, placeholder: &str, bound: Option<crate::domain::Money>| {
+                    if let Some(bound) = bound {
+                        filters.push(format!("#price {op} {placeholder}"));
+                        names.insert("#price".to_owned(), "price".to_owned());
+                        values.insert(placeholder.to_owned(), n(bound.minor()));
+                    }
+                };
+                price(">=", ":minPrice", query.min_price);
+                price("<=", ":maxPrice", query.max_price);
+                ("GSI1", "GSI1PK = :pk", false)
+            }
+        };
+        if let Some(in_stock) = query.in_stock {
+            filters.push(if in_stock { "#stock > :zero" } else { "#stock = :zero" }.to_owned());
+            names.insert("#stock".into(), "stock".into());
+            values.insert(":zero".into(), n(0));
+        }
+        for (i, pattern) in query.terms.patterns().enumerate() {
+            filters.push(format!("contains(#searchText, :term{i})"));
+            names.insert("#searchText".into(), "searchText".into());
+            values.insert(format!(":term{i}"), s(pattern));
+        }
+        // Without filters every item read is returned: read one past the
+        // page. With filters, read more per query so that a page takes few.
+        let wanted = i32::try_from(query.limit + 1).unwrap_or(i32::MAX);
+        let page_size = if filters.is_empty() { wanted } else { (wanted * 4).clamp(50, 1000) };
+        ListingPlan {
+            index,
+            key_condition,
+            ascending,
+            filter: (!filters.is_empty()).then(|| filters.join(" AND ")),
+            names: (!names.is_empty()).then_some(names),
+            values,
+            page_size,
+            category: query.category.clone(),
+        }
+    }
+
+    /// The index key of the item at `position`: where the query resumes.
+    fn start_key(&self, position: &ListPosition) -> Item {
+        let (id, index_keys) = match position {
+            ListPosition::Newest { id } => (*id, [("GSI1PK", PRODUCTS_PARTITION.to_owned()), ("GSI1SK", id.to_string())]),
+            ListPosition::Price { price, id } => {
+                let category = self.category.as_deref().unwrap_or_default();
+                (*id, [("GSI2PK", category_partition(category)), ("GSI2SK", price_sort_key(*price, *id))])
+            }
+        };
+        let mut key = Key::product(id).into_item();
+        key.extend(index_keys.into_iter().map(|(name, value)| (name.to_owned(), s(value))));
+        key
+    }
+
+    /// The listing position of an index key DynamoDB returned.
+    fn position_of_key(&self, key: &Item) -> Result<ListPosition, StoreError> {
+        let corrupt = || StoreError::Internal("unexpected LastEvaluatedKey".into());
+        let sort_key = items::attr_s(key, if self.category.is_some() { "GSI2SK" } else { "GSI1SK" })?;
+        match self.category {
+            None => Ok(ListPosition::Newest { id: ProductId::parse(&sort_key).ok_or_else(corrupt)? }),
+            Some(_) => {
+                let (price, id) = sort_key.split_once('#').ok_or_else(corrupt)?;
+                Ok(ListPosition::Price {
+                    price: price.parse().map_err(|_| corrupt())?,
+                    id: ProductId::parse(id).ok_or_else(corrupt)?,
+                })
+            }
+        }
+    }
+}

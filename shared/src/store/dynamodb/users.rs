@@ -1,0 +1,85 @@
+//! Users, email claims and revoked tokens.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use time::OffsetDateTime;
+
+use super::errors::{classify, transaction_conflict};
+use super::items::{self, Key, attr_s, user_from_item, user_to_item};
+use super::DynamoStore;
+use crate::domain::{Email, User, UserId};
+use crate::store::{StoreError, UserStore};
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(user_to_item(user), "attribute_not_exists(PK)")?)
+            .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?)
+            .send()
+            .await;
+        result.map(|_| ()).map_err(|err| {
+            transaction_conflict(err, |index| match index {
+                1 => StoreError::EmailTaken,
+                _ => StoreError::Internal("user id collision".into()),
+            })
+        })
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.get(Key::user(id)).await?.map(|item| user_from_item(&item)).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let Some(claim) = self.get(Key::email(email)).await? else { return Ok(None) };
+        let id = UserId::parse(&attr_s(&claim, "userId")?)
+            .ok_or_else(|| StoreError::Internal("email claim with a malformed userId".into()))?;
+        self.user_by_id(id).await
+    }
+
+    async fn update_user(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(user_to_item(user), "attribute_exists(PK)")?);
+        if &user.email != previous_email {
+            let release = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::email(previous_email).into_item()))
+                .condition_expression("userId = :id")
+                .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            request = request
+                .transact_items(TransactWriteItem::builder().delete(release).build())
+                .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?);
+        }
+        request.send().await.map(|_| ()).map_err(|err| {
+            transaction_conflict(err, |index| match index {
+                0 => StoreError::NotFound,
+                2 => StoreError::EmailTaken,
+                _ => StoreError::Internal("email claim does not belong to the user".into()),
+            })
+        })
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut item = Key::revoked_token(jti).into_item();
+        item.insert("expiresAt".into(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.get(Key::revoked_token(jti)).await?.is_some())
+    }
+}
+

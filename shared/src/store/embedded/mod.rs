@@ -1,0 +1,90 @@
+//! The embedded store: one redb file under `DATA_DIR`.
+//!
+//! redb gives serialisable write transactions, so each multi-record change
+//! (a user and its email claim) is one transaction, as it is one
+//! `TransactWriteItems` on DynamoDB. Records are JSON; redb calls are
+//! blocking and run on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+
+mod catalog;
+mod records;
+mod users;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use super::{Store, StoreError};
+
+/// User id -> JSON user record.
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// Lower-cased email -> user id: the uniqueness claim.
+const USER_EMAILS: TableDefinition<&str, &str> = TableDefinition::new("user_emails");
+/// Token id -> expiry (unix seconds).
+const REVOKED_TOKENS: TableDefinition<&str, i64> = TableDefinition::new("revoked_tokens");
+/// Category key (lower-cased name) -> JSON category record.
+const CATEGORIES: TableDefinition<&str, &[u8]> = TableDefinition::new("categories");
+/// Product id -> JSON product record. UUID v7 ids: key order is creation
+/// order, so a reverse scan is "newest first".
+const PRODUCTS: TableDefinition<&str, &[u8]> = TableDefinition::new("products");
+/// (category key, price in cents, product id): the "category, cheapest
+/// first, price range" index.
+const PRODUCTS_BY_CATEGORY: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("products_by_category");
+
+const FILE_NAME: &str = "shop.redb";
+
+/// The redb-backed store. Cloning shares the database.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) `DATA_DIR/shop.redb`, creating every table, so
+    /// that later read transactions never meet a missing table.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Internal(format!("cannot create {}: {e}", data_dir.display())))?;
+        let path = data_dir.join(FILE_NAME);
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Internal(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(internal)?;
+        txn.open_table(USERS).map_err(internal)?;
+        txn.open_table(USER_EMAILS).map_err(internal)?;
+        txn.open_table(REVOKED_TOKENS).map_err(internal)?;
+        txn.open_table(CATEGORIES).map_err(internal)?;
+        txn.open_table(PRODUCTS).map_err(internal)?;
+        txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
+        txn.commit().map_err(internal)?;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    /// Runs blocking redb work off the async worker threads.
+    pub(super) async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+pub(super) fn internal(err: impl Into<redb::Error>) -> StoreError {
+    StoreError::Internal(err.into().to_string())
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(|db| db.begin_read().map(|_| ()).map_err(internal)).await
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}
+

@@ -1,0 +1,142 @@
+//! The stored (JSON) forms of domain values in the embedded store.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{
+    Category, CategoryName, Description, Email, Money, Product, ProductId, ProductName, Role, User, UserId, UserName,
+};
+use crate::store::StoreError;
+
+fn corrupt(what: &str) -> impl Fn(String) -> StoreError + '_ {
+    move |e| StoreError::Internal(format!("corrupt {what} record: {e}"))
+}
+
+/// The stored form of a [`User`].
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UserRecord {
+    id: UserId,
+    email: String,
+    name: String,
+    role: Role,
+    password_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl From<&User> for UserRecord {
+    fn from(user: &User) -> Self {
+        UserRecord {
+            id: user.id,
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_str().to_owned(),
+            role: user.role,
+            password_hash: user.password_hash.clone(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+impl UserRecord {
+    pub(super) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<User, StoreError> {
+        let corrupt = corrupt("user");
+        let record: UserRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(User {
+            id: record.id,
+            email: Email::parse(&record.email).map_err(&corrupt)?,
+            name: UserName::parse(&record.name).map_err(&corrupt)?,
+            role: record.role,
+            password_hash: record.password_hash,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CategoryRecord {
+    id: Uuid,
+    name: String,
+    description: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl CategoryRecord {
+    pub(super) fn to_bytes(category: &Category) -> Result<Vec<u8>, StoreError> {
+        let record = CategoryRecord {
+            id: category.id,
+            name: category.name.as_str().to_owned(),
+            description: category.description.as_str().to_owned(),
+            created_at: category.created_at,
+        };
+        serde_json::to_vec(&record).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Category, StoreError> {
+        let corrupt = corrupt("category");
+        let record: CategoryRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Category {
+            id: record.id,
+            name: CategoryName::parse(&record.name).map_err(&corrupt)?,
+            description: Description::parse(&record.description).map_err(&corrupt)?,
+            created_at: record.created_at,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProductRecord {
+    id: ProductId,
+    name: String,
+    description: String,
+    price_minor: u64,
+    category: String,
+    stock: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl ProductRecord {
+    pub(super) fn to_bytes(product: &Product) -> Result<Vec<u8>, StoreError> {
+        let record = ProductRecord {
+            id: product.id,
+            name: product.name.as_str().to_owned(),
+            description: product.description.as_str().to_owned(),
+            price_minor: product.price.minor(),
+            category: product.category.as_str().to_owned(),
+            stock: product.stock,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        };
+        serde_json::to_vec(&record).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Product, StoreError> {
+        let corrupt = corrupt("product");
+        let record: ProductRecord = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        Ok(Product {
+            id: record.id,
+            name: ProductName::parse(&record.name).map_err(&corrupt)?,
+            description: Description::parse(&record.description).map_err(&corrupt)?,
+            price: Money::from_minor(record.price_minor),
+            category: CategoryName::parse(&record.category).map_err(&corrupt)?,
+            stock: record.stock,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
