@@ -10,12 +10,13 @@ use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
 use crate::auth::{Claims, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
+use crate::cache::generational::GenerationalCache;
 use crate::cache::{self, Cache, CacheError};
 use crate::config::Config;
 use crate::domain::{Role, UserId};
 use crate::error::ApiError;
 use crate::handlers;
-use crate::http::{RequestMeta, apply_standard_headers, bearer_token};
+use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token};
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::routes::Route;
 use crate::store::{self, Store, StoreError};
@@ -40,6 +41,11 @@ pub struct App {
     pub cache: Arc<dyn Cache>,
     pub tokens: TokenService,
     pub passwords: PasswordHasher,
+    /// Signs paging cursors with a key derived from the JWT secret, so every
+    /// instance accepts every other instance's cursors.
+    pub cursors: CursorCodec,
+    /// The catalog's read-through cache over `cache`.
+    pub catalog_cache: GenerationalCache,
     rate_limiter: RateLimiter,
 }
 
@@ -65,6 +71,8 @@ impl App {
         App {
             tokens: TokenService::new(jwt_secret, config.jwt_ttl),
             passwords: PasswordHasher::new(),
+            cursors: CursorCodec::new(jwt_secret),
+            catalog_cache: GenerationalCache::new(Arc::clone(&cache)),
             rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),
             config,
             store,
@@ -134,6 +142,16 @@ impl App {
             return Err(ApiError::Unauthorized("token has been revoked".into()));
         }
         Ok(Principal { user_id, role: claims.role, claims })
+    }
+
+    /// An authenticated admin: 401 without a valid token, 403 for a
+    /// customer.
+    pub async fn require_admin(&self, request: &Request) -> Result<Principal, ApiError> {
+        let principal = self.authenticate(request).await?;
+        if principal.role != Role::Admin {
+            return Err(ApiError::Forbidden("admin role required".into()));
+        }
+        Ok(principal)
     }
 }
 

@@ -17,6 +17,13 @@ pub enum RouteId {
     AuthProfileGet,
     AuthProfileUpdate,
     AuthLogout,
+    CategoriesList,
+    CategoriesCreate,
+    ProductsList,
+    ProductsGet,
+    ProductsCreate,
+    ProductsUpdate,
+    ProductsDelete,
 }
 
 /// One route: what API Gateway matches, and the function that serves it.
@@ -60,6 +67,13 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::AuthProfileGet, "GET", "/api/auth/profile", "auth-profile-get"),
     route(RouteId::AuthProfileUpdate, "PUT", "/api/auth/profile", "auth-profile-update"),
     route(RouteId::AuthLogout, "POST", "/api/auth/logout", "auth-logout"),
+    route(RouteId::CategoriesList, "GET", "/api/categories", "categories-list"),
+    route(RouteId::CategoriesCreate, "POST", "/api/categories", "categories-create"),
+    route(RouteId::ProductsList, "GET", "/api/products", "products-list"),
+    route(RouteId::ProductsGet, "GET", "/api/products/{id}", "products-get"),
+    route(RouteId::ProductsCreate, "POST", "/api/products", "products-create"),
+    route(RouteId::ProductsUpdate, "PUT", "/api/products/{id}", "products-update"),
+    route(RouteId::ProductsDelete, "DELETE", "/api/products/{id}", "products-delete"),
 ];
 
 /// The route serving the Lambda function `name`.

@@ -18,8 +18,14 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
+        Self::with_admin(None)
+    }
+
+    /// `admin`: an email that registers as admin.
+    fn with_admin(admin: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::from_lookup(|_| None).unwrap();
+        let admin = admin.map(str::to_owned);
+        let config = Config::from_lookup(|name| if name == "ADMIN_EMAILS" { admin.clone() } else { None }).unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let app = App::new(config, store, Arc::new(MemoryCache::new()), b"events-test-secret-events-test-secret");
         Harness { app, _dir: dir }
@@ -28,10 +34,24 @@ impl Harness {
     /// Sends `events/<function>.json`, with the bearer token swapped in
     /// when given.
     async fn send(&self, function: &str, token: Option<&str>) -> (u16, Value) {
+        self.send_for(function, token, None).await
+    }
+
+    /// Like `send`, with the `{id}` path parameter swapped in when given.
+    async fn send_for(&self, function: &str, token: Option<&str>, id: Option<&str>) -> (u16, Value) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(format!("{function}.json"));
         let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         if let Some(token) = token {
             event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
+        }
+        if let Some(id) = id {
+            let sample = event["pathParameters"]["id"].as_str().unwrap().to_owned();
+            event["pathParameters"]["id"] = Value::String(id.to_owned());
+            for field in ["rawPath"] {
+                event[field] = Value::String(event[field].as_str().unwrap().replace(&sample, id));
+            }
+            let http_path = event["requestContext"]["http"]["path"].as_str().unwrap().replace(&sample, id);
+            event["requestContext"]["http"]["path"] = Value::String(http_path);
         }
         let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let response = self.app.handle(by_function(function).unwrap(), request).await;
@@ -71,9 +91,43 @@ async fn the_sample_events_walk_through_the_whole_auth_flow() {
 }
 
 #[tokio::test]
+async fn the_catalog_sample_events_walk_through_create_read_update_delete() {
+    let harness = Harness::with_admin(Some("sample.user@example.com"));
+    let (_, registered) = harness.send("auth-register", None).await;
+    let token = registered["token"].as_str().unwrap();
+    assert_eq!(registered["user"]["role"], "admin");
+
+    let (status, category) = harness.send("categories-create", Some(token)).await;
+    assert_eq!((status, category["name"].as_str()), (201, Some("Electronics")), "{category}");
+    let (status, categories) = harness.send("categories-list", None).await;
+    assert_eq!((status, categories["items"].as_array().map(Vec::len)), (200, Some(1)));
+
+    let (status, created) = harness.send("products-create", Some(token)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["price"], serde_json::json!(1299.99));
+    let id = created["id"].as_str().unwrap();
+    let (status, fetched) = harness.send_for("products-get", None, Some(id)).await;
+    assert_eq!((status, &fetched), (200, &created));
+
+    let (status, updated) = harness.send_for("products-update", Some(token), Some(id)).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!((updated["price"].clone(), updated["stock"].clone()), (serde_json::json!(1199.99), serde_json::json!(35)));
+
+    let (status, listed) = harness.send("products-list", None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["items"], serde_json::json!([]), "the sample filters cap the price at 500");
+
+    assert_eq!(harness.send_for("products-delete", Some(token), Some(id)).await.0, 204);
+    assert_eq!(harness.send_for("products-get", None, Some(id)).await.0, 404);
+}
+
+#[tokio::test]
 async fn the_sample_events_placeholder_token_is_refused() {
     let harness = Harness::new();
-    for function in ["auth-profile-get", "auth-profile-update", "auth-logout"] {
+    for function in [
+        "auth-profile-get", "auth-profile-update", "auth-logout", "categories-create", "products-create",
+        "products-update", "products-delete",
+    ] {
         let (status, body) = harness.send(function, None).await;
         assert_eq!(status, 401, "{function}: {body}");
         assert_eq!(body["status"], 401);

@@ -123,6 +123,43 @@ impl TestApp {
         self.request(Method::POST, "/api/auth/logout").bearer_auth(token).send().await.unwrap()
     }
 
+    pub async fn create_category(&self, token: &str, name: &str) -> Response {
+        let body = json!({ "name": name, "description": format!("All {name}") });
+        self.request(Method::POST, "/api/categories").bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn categories(&self) -> Response {
+        self.request(Method::GET, "/api/categories").send().await.unwrap()
+    }
+
+    pub async fn create_product(&self, token: &str, body: Value) -> Response {
+        self.request(Method::POST, "/api/products").bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get_product(&self, id: &str) -> Response {
+        self.request(Method::GET, &format!("/api/products/{id}")).send().await.unwrap()
+    }
+
+    pub async fn update_product(&self, token: &str, id: &str, body: Value) -> Response {
+        let path = format!("/api/products/{id}");
+        self.request(Method::PUT, &path).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn delete_product(&self, token: &str, id: &str) -> Response {
+        self.request(Method::DELETE, &format!("/api/products/{id}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// `GET /api/products?<query>`.
+    pub async fn list_products(&self, query: &str) -> Response {
+        self.request(Method::GET, &format!("/api/products?{query}")).send().await.unwrap()
+    }
+
+    /// Creates a product as `token` (an admin) and returns it.
+    pub async fn product(&self, token: &str, name: &str, category: &str, price: f64, stock: u64) -> Value {
+        let body = json!({"name": name, "description": format!("The {name}."), "price": price, "category": category, "stock": stock});
+        expect_status(self.create_product(token, body).await, StatusCode::CREATED).await
+    }
+
     /// Registers a customer with a unique email; returns (token, user).
     pub async fn signed_up_customer(&self) -> (String, Value) {
         let email = format!("customer-{}@example.com", uuid::Uuid::new_v4().simple());

@@ -7,5 +7,6 @@
 //! in-process cache.
 
 mod auth;
+mod catalog;
 mod gateway;
 mod helpers;

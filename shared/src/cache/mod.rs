@@ -7,6 +7,7 @@
 //! carries on without it. `tests/cache_contract.rs` runs one suite against
 //! both adapters.
 
+pub mod generational;
 pub mod memory;
 mod prefixed;
 pub mod redis;

@@ -2,7 +2,10 @@
 //! returns a response or an [`ApiError`]; [`dispatch`] maps route ids to them.
 
 mod auth;
+mod categories;
 mod health;
+mod products;
+mod query;
 mod views;
 
 use lambda_http::{Body, Request, Response};
@@ -20,5 +23,12 @@ pub async fn dispatch(app: &App, route: RouteId, request: Request) -> Result<Res
         RouteId::AuthProfileGet => auth::profile(app, request).await,
         RouteId::AuthProfileUpdate => auth::update_profile(app, request).await,
         RouteId::AuthLogout => auth::logout(app, request).await,
+        RouteId::CategoriesList => categories::list(app).await,
+        RouteId::CategoriesCreate => categories::create(app, request).await,
+        RouteId::ProductsList => products::list(app, request).await,
+        RouteId::ProductsGet => products::get(app, request).await,
+        RouteId::ProductsCreate => products::create(app, request).await,
+        RouteId::ProductsUpdate => products::update(app, request).await,
+        RouteId::ProductsDelete => products::delete(app, request).await,
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::domain::{Role, User, UserId};
+use crate::domain::{Category, Money, Product, ProductId, Role, User, UserId};
 
 /// A user as the API shows it: never the password hash.
 #[derive(Serialize)]
@@ -28,6 +28,60 @@ impl From<&User> for UserView {
             role: user.role,
             created_at: user.created_at,
             updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A category as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryView {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub description: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Category> for CategoryView {
+    fn from(category: &Category) -> Self {
+        CategoryView {
+            id: category.id,
+            name: category.name.as_str().to_owned(),
+            description: category.description.as_str().to_owned(),
+            created_at: category.created_at,
+        }
+    }
+}
+
+/// A product as the API shows it; `price` a number with at most two
+/// decimals.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView {
+    pub id: ProductId,
+    pub name: String,
+    pub description: String,
+    pub price: Money,
+    pub category: String,
+    pub stock: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Product> for ProductView {
+    fn from(product: &Product) -> Self {
+        ProductView {
+            id: product.id,
+            name: product.name.as_str().to_owned(),
+            description: product.description.as_str().to_owned(),
+            price: product.price,
+            category: product.category.as_str().to_owned(),
+            stock: product.stock,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
         }
     }
 }

@@ -2,9 +2,11 @@
 //! JSON body is read, how responses are written and decorated.
 
 mod body;
+mod cursor;
 mod request;
 mod response;
 
 pub use body::parse_json;
+pub use cursor::CursorCodec;
 pub use request::{RequestMeta, bearer_token, path_param};
 pub use response::{apply_standard_headers, json, no_content, preflight};
