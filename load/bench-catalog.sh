@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Catalog read benchmark against the embedded default: 50 concurrent
+# clients on GET /api/products (a mix of filters) and GET /api/products/{id},
+# with the cache hit ratio the server counted. Server and wrk share this
+# machine; the server gets a fresh data folder and a free loopback port.
+#
+#   load/bench-catalog.sh [seconds per run, default 20] [products, default 500]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source local-stack/lib.sh
+
+DURATION="${1:-20}"
+PRODUCTS="${2:-500}"
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+cargo build --release -p local-stack --quiet
+
+WORK="$(mktemp -d)"
+PORT=$(free_port)
+BASE="http://127.0.0.1:$PORT"
+DATA_DIR="$WORK/data" PORT=$PORT LOG_LEVEL=warn ADMIN_EMAILS=bench-admin@example.com \
+    RATE_LIMIT_MAX=100000000 AUTH_RATE_LIMIT_MAX=100000000 target/release/shop-local >"$WORK/server.log" 2>&1 &
+SERVER=$!
+trap 'stop_pid $SERVER; rm -rf "$WORK"' EXIT
+wait_for_port "$PORT" shop-local "$SERVER"
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+TOKEN=$(curl -sf "$BASE/api/auth/register" -H 'content-type: application/json' \
+    -d '{"email":"bench-admin@example.com","password":"correct horse battery","name":"Bench"}' | json '["token"]')
+for category in Electronics Books Garden; do
+    curl -sf "$BASE/api/categories" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+        -d "{\"name\":\"$category\"}" >/dev/null
+done
+python3 - "$BASE" "$TOKEN" "$PRODUCTS" "$WORK/ids" <<'PY'
+import json, random, sys, urllib.request
+base, token, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+words = ["wireless", "laptop", "cable", "garden", "novel", "lamp", "stand", "charger", "guide", "kit"]
+random.seed(7)
+with open(out, "w") as ids:
+    for i in range(count):
+        body = {"name": f"{random.choice(words).title()} {random.choice(words)} {i}",
+                "description": " ".join(random.choices(words, k=8)),
+                "price": round(random.uniform(1, 500), 2),
+                "category": random.choice(["Electronics", "Books", "Garden"]),
+                "stock": random.randint(0, 50)}
+        request = urllib.request.Request(f"{base}/api/products", json.dumps(body).encode(),
+            {"content-type": "application/json", "authorization": f"Bearer {token}"})
+        ids.write(json.load(urllib.request.urlopen(request))["id"] + "\n")
+PY
+
+echo "== $PRODUCTS products; wrk -t2 -c50 -d${DURATION}s, release build, embedded store, in-process cache"
+echo "-- GET /api/products (8 filter mixes, first page of 20 or 50)"
+wrk -t2 -c50 -d"${DURATION}s" --latency -s load/wrk/product-lists.lua "$BASE" | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors"
+echo "-- GET /api/products/{id} (random of $PRODUCTS)"
+PRODUCT_IDS="$WORK/ids" wrk -t2 -c50 -d"${DURATION}s" --latency -s load/wrk/product-ids.lua "$BASE" \
+    | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors"
+curl -sf "$BASE/health" | python3 -c '
+import json, sys
+stats = json.load(sys.stdin)["cacheStats"]
+hits, misses = stats["hits"], stats["misses"]
+print(f"-- cache: {hits} hits, {misses} misses, hit ratio {hits / max(hits + misses, 1):.1%}")'
+echo "-- server RSS: $(ps -o rss= -p "$SERVER" | awk '{printf "%.0f MB", $1/1024}')"
