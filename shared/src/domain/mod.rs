@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod money;
+pub mod order;
 pub mod user;
 mod validation;
 
@@ -12,5 +13,6 @@ pub use catalog::{
     SearchTerms, StockChange,
 };
 pub use money::Money;
+pub use order::{Order, OrderId, OrderItem, OrderLines, OrderStatus};
 pub use user::{Email, Password, Role, User, UserId, UserName};
 pub use validation::FieldErrors;

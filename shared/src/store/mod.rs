@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, StoreKind};
 use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, StockChange, User, UserId};
-use crate::domain::{CategoryName, Description, Money, ProductName};
+use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,10 @@ pub enum StoreError {
     /// The store cannot be reached or is throttling: a 503, worth a retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The order is no longer in the status the change started from: a
+    /// concurrent change won.
+    #[error("order status changed concurrently")]
+    StatusChanged,
     /// A stored record cannot be read back, or another unexpected failure.
     #[error("store failure: {0}")]
     Internal(String),
@@ -110,9 +114,91 @@ pub trait CatalogStore: Send + Sync {
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
 }
 
+/// How long a completed request's response is replayed for its key.
+pub const IDEMPOTENCY_TTL: time::Duration = time::Duration::hours(24);
+/// How long a claim on a key holds before another request may take it
+/// over: covers a request that died between claiming and placing.
+pub const IDEMPOTENCY_LEASE: time::Duration = time::Duration::seconds(30);
+
+/// A request's hold on an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyTicket {
+    pub user_id: UserId,
+    pub key: String,
+    /// Identifies this claim, so only its holder completes or releases it.
+    pub token: String,
+}
+
+/// What claiming an `Idempotency-Key` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is this request's: place the order with the ticket.
+    Acquired(IdempotencyTicket),
+    /// A request with this key and the same body completed: its response.
+    Replay { status: u16, body: String },
+    /// The key was used with a different request body.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// One page of orders, newest first.
+#[derive(Debug, Default)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    /// The last order of this page, when there is another page.
+    pub next: Option<OrderId>,
+}
+
+/// Orders, with stock reserved and returned atomically, and idempotency
+/// records.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Claims `key` for `user_id`'s request with body `fingerprint`, or
+    /// reports what an earlier request with the key left.
+    async fn claim_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError>;
+
+    /// Gives the key up after a request that failed, so a retry runs anew.
+    async fn release_idempotency_key(&self, ticket: &IdempotencyTicket) -> Result<(), StoreError>;
+
+    /// In one atomic write: takes every line's quantity from its product's
+    /// stock (each conditioned on enough stock), saves the order, and, with
+    /// a ticket, completes its idempotency record with `response_body`.
+    /// [`StoreError::InsufficientStock`] names every short product; then
+    /// nothing is written.
+    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError>;
+
+    async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// A user's orders, newest first, optionally of one status.
+    async fn orders_of_user(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError>;
+
+    /// Every user's orders in `status`, newest first (admin).
+    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError>;
+
+    /// Moves `order` from its current status to `to`, if no one changed it
+    /// since it was read ([`StoreError::StatusChanged`] otherwise).
+    /// Cancelling returns every line's units to stock in the same atomic
+    /// write, so racing cancels return them once. The caller checks the
+    /// workflow; this enforces only the compare-and-set.
+    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError>;
+}
+
 /// Everything the API stores.
 #[async_trait]
-pub trait Store: UserStore + CatalogStore {
+pub trait Store: UserStore + CatalogStore + OrderStore {
     /// A cheap round trip proving the store answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -58,3 +58,39 @@ pub(super) fn transaction_conflict<R: std::fmt::Debug>(
     }
     classify(err)
 }
+
+/// True when a transaction was cancelled only because another transaction
+/// was working on the same items: worth retrying at once.
+pub(super) fn is_transaction_conflict<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            let reasons = cancelled.cancellation_reasons();
+            reasons.iter().any(|r| r.code() == Some("TransactionConflict"))
+                && !reasons.iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    }
+}
+
+/// Sends a transaction, retrying a few times with jitter while it only
+/// conflicts with concurrent transactions on the same items (hot products
+/// under load).
+pub(super) async fn send_transaction(
+    request: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match request.clone().send().await {
+            Err(err) if attempt < ATTEMPTS && is_transaction_conflict(&err) => {
+                let jitter = rand::random_range(0..20u64 * u64::from(attempt));
+                tokio::time::sleep(std::time::Duration::from_millis(10 + jitter)).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Product, ProductId, ProductName, Role, User, UserId, UserName,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
+    ProductName, Role, User, UserId, UserName,
 };
 use crate::store::StoreError;
 
@@ -38,6 +39,14 @@ impl Key {
 
     pub fn product(id: ProductId) -> Self {
         Key { pk: format!("PRODUCT#{id}"), sk: "PRODUCT" }
+    }
+
+    pub fn order(id: OrderId) -> Self {
+        Key { pk: format!("ORDER#{id}"), sk: "ORDER" }
+    }
+
+    pub fn idempotency(user_id: UserId, key: &str) -> Self {
+        Key { pk: format!("IDEMPOTENCY#{user_id}#{key}"), sk: "IDEMPOTENCY" }
     }
 
     /// A key no item has: reading it proves the table answers.
@@ -205,6 +214,51 @@ pub(super) fn product_from_item(item: &Item) -> Result<Product, StoreError> {
     })
 }
 
+/// GSI1's partition of one user's orders.
+pub(super) fn user_orders_partition(user_id: UserId) -> String {
+    format!("ORDERS#USER#{user_id}")
+}
+
+/// GSI2's partition of the orders in one status.
+pub(super) fn status_orders_partition(status: OrderStatus) -> String {
+    format!("ORDERS#STATUS#{}", status.as_str())
+}
+
+pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
+    let lines = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut item = Key::order(order.id).into_item();
+    item.extend([
+        ("entity".to_owned(), s("order")),
+        ("id".to_owned(), s(order.id.to_string())),
+        ("userId".to_owned(), s(order.user_id.to_string())),
+        ("lines".to_owned(), s(lines)),
+        ("totalAmount".to_owned(), n(order.total_amount.minor())),
+        ("status".to_owned(), s(order.status.as_str())),
+        ("createdAt".to_owned(), timestamp(order.created_at)),
+        ("updatedAt".to_owned(), timestamp(order.updated_at)),
+        ("GSI1PK".to_owned(), s(user_orders_partition(order.user_id))),
+        ("GSI1SK".to_owned(), s(order.id.to_string())),
+        ("GSI2PK".to_owned(), s(status_orders_partition(order.status))),
+        ("GSI2SK".to_owned(), s(order.id.to_string())),
+    ]);
+    Ok(item)
+}
+
+pub(super) fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let corrupt = |what: &str, e: String| StoreError::Internal(format!("order item {what}: {e}"));
+    let items: Vec<OrderItem> =
+        serde_json::from_str(&attr_s(item, "lines")?).map_err(|e| corrupt("lines", e.to_string()))?;
+    Ok(Order {
+        id: OrderId::parse(&attr_s(item, "id")?).ok_or_else(|| corrupt("id", "not a uuid".into()))?,
+        user_id: UserId::parse(&attr_s(item, "userId")?).ok_or_else(|| corrupt("userId", "not a uuid".into()))?,
+        items,
+        total_amount: Money::from_minor(attr_u64(item, "totalAmount")?),
+        status: OrderStatus::parse(&attr_s(item, "status")?).map_err(|e| corrupt("status", e))?,
+        created_at: attr_time(item, "createdAt")?,
+        updated_at: attr_time(item, "updatedAt")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +297,23 @@ mod tests {
         assert_eq!(item["GSI2SK"], AttributeValue::S(format!("000000129999#{}", product.id)));
         assert_eq!(item["searchText"], AttributeValue::S(" gaming laptop fast light ".into()));
         assert_eq!(product_from_item(&item).unwrap(), product);
+    }
+
+    #[test]
+    fn an_order_survives_the_round_trip_through_an_item() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let order = Order {
+            id: OrderId::new(),
+            user_id: UserId::new(),
+            items: vec![OrderItem { product_id: ProductId::new(), product_name: "Mug".into(), quantity: 2, price_minor: 950 }],
+            total_amount: Money::from_minor(1900),
+            status: OrderStatus::Confirmed,
+            created_at: now,
+            updated_at: now,
+        };
+        let item = order_to_item(&order).unwrap();
+        assert_eq!(item["GSI2PK"], AttributeValue::S("ORDERS#STATUS#confirmed".into()));
+        assert_eq!(order_from_item(&item).unwrap(), order);
     }
 
     #[test]

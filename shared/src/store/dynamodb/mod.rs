@@ -9,6 +9,8 @@
 //! | revoked token | `TOKEN#<jti>` | `REVOKED` | `expiresAt` is the table's TTL attribute |
 //! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price |
+//! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>` / `<id>`: orders by status |
+//! | idempotency record | `IDEMPOTENCY#<user>#<key>` | `IDEMPOTENCY` | claim token, lease, stored response; `expiresAt` TTL |
 //!
 //! The table has two generic indexes, `GSI1` and `GSI2` (keys
 //! `GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`), shared by the patterns above.
@@ -20,6 +22,7 @@
 mod catalog;
 mod errors;
 mod items;
+mod orders;
 pub mod table;
 mod users;
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod catalog;
+mod orders;
 mod records;
 mod users;
 
@@ -31,6 +32,14 @@ const PRODUCTS: TableDefinition<&str, &[u8]> = TableDefinition::new("products");
 /// (category key, price in cents, product id): the "category, cheapest
 /// first, price range" index.
 const PRODUCTS_BY_CATEGORY: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("products_by_category");
+/// Order id -> JSON order record.
+const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
+/// (user id, order id): a user's orders, newest last in key order.
+const ORDERS_BY_USER: TableDefinition<(&str, &str), ()> = TableDefinition::new("orders_by_user");
+/// (status, order id): every order in one status.
+const ORDERS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("orders_by_status");
+/// "<user id> <key>" -> JSON idempotency record.
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 
 const FILE_NAME: &str = "shop.redb";
 
@@ -56,6 +65,10 @@ impl EmbeddedStore {
         txn.open_table(CATEGORIES).map_err(internal)?;
         txn.open_table(PRODUCTS).map_err(internal)?;
         txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
+        txn.open_table(ORDERS).map_err(internal)?;
+        txn.open_table(ORDERS_BY_USER).map_err(internal)?;
+        txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
+        txn.open_table(IDEMPOTENCY).map_err(internal)?;
         txn.commit().map_err(internal)?;
         Ok(EmbeddedStore { db: Arc::new(db) })
     }

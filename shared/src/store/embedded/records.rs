@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Product, ProductId, ProductName, Role, User, UserId, UserName,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
+    ProductName, Role, User, UserId, UserName,
 };
 use crate::store::StoreError;
 
@@ -138,5 +139,69 @@ impl ProductRecord {
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OrderRecord {
+    id: OrderId,
+    user_id: UserId,
+    items: Vec<OrderItem>,
+    total_minor: u64,
+    status: OrderStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+}
+
+impl OrderRecord {
+    pub(super) fn to_bytes(order: &Order) -> Result<Vec<u8>, StoreError> {
+        let record = OrderRecord {
+            id: order.id,
+            user_id: order.user_id,
+            items: order.items.clone(),
+            total_minor: order.total_amount.minor(),
+            status: order.status,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        };
+        serde_json::to_vec(&record).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Order, StoreError> {
+        let record: OrderRecord = serde_json::from_slice(bytes).map_err(|e| corrupt("order")(e.to_string()))?;
+        Ok(Order {
+            id: record.id,
+            user_id: record.user_id,
+            items: record.items,
+            total_amount: Money::from_minor(record.total_minor),
+            status: record.status,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        })
+    }
+}
+
+/// An `Idempotency-Key`'s state: claimed (with a lease), or completed with
+/// the response to replay.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct IdempotencyRecord {
+    pub fingerprint: String,
+    pub token: String,
+    pub lease_until: i64,
+    pub expires_at: i64,
+    pub response: Option<(u16, String)>,
+}
+
+impl IdempotencyRecord {
+    pub(super) fn to_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| corrupt("idempotency")(e.to_string()))
     }
 }

@@ -1,0 +1,303 @@
+//! Orders and idempotency records.
+//!
+//! Placing an order is one `TransactWriteItems`: a conditional decrement
+//! per line (`stock >= quantity`), the order put, and the completion of
+//! the idempotency record. Cancelling is the reverse: the status change
+//! conditioned on the old status, plus an increment per line.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::DynamoStore;
+use super::errors::{classify, send_transaction, transaction_conflict};
+use super::items::{
+    Item, Key, attr_s, attr_u64, n, order_from_item, order_to_item, s, status_orders_partition, timestamp,
+    user_orders_partition,
+};
+use crate::domain::{Order, OrderId, OrderStatus, ProductId, UserId};
+use crate::store::{
+    IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
+};
+
+/// Index queries one status-filtered listing may make per page.
+const MAX_QUERIES_PER_PAGE: usize = 10;
+
+impl DynamoStore {
+    fn update(
+        &self,
+        key: Key,
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.into_item()))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(
+                (!names.is_empty()).then(|| names.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            )
+            .set_expression_attribute_values(Some(values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One page of an index partition, newest first, optionally filtered by
+    /// status; pages again while the filter leaves the page short.
+    async fn order_page(
+        &self,
+        index: &str,
+        partition: String,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let (pk, sk) = (format!("{index}PK"), format!("{index}SK"));
+        let condition = if after.is_some() { "#pk = :pk AND #sk < :after" } else { "#pk = :pk" };
+        let mut names = HashMap::from([("#pk".to_owned(), pk), ("#sk".to_owned(), sk)]);
+        if after.is_none() {
+            names.remove("#sk");
+        }
+        let mut values = HashMap::from([(":pk".to_owned(), s(partition))]);
+        if let Some(after) = after {
+            values.insert(":after".into(), s(after.to_string()));
+        }
+        if let Some(status) = status {
+            names.insert("#status".into(), "status".into());
+            values.insert(":status".into(), s(status.as_str()));
+        }
+        let wanted = i32::try_from(limit + 1).unwrap_or(i32::MAX);
+        let mut items: Vec<Order> = Vec::with_capacity(limit + 1);
+        let mut start: Option<Item> = None;
+        for _ in 0..MAX_QUERIES_PER_PAGE {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_filter_expression(status.map(|_| "#status = :status".to_owned()))
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(if status.is_some() { (wanted * 4).clamp(50, 1000) } else { wanted })
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in output.items() {
+                items.push(order_from_item(item)?);
+                if items.len() > limit {
+                    items.truncate(limit);
+                    let next = items.last().map(|o| o.id);
+                    return Ok(OrderPage { items, next });
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(OrderPage { items, next: None });
+            }
+        }
+        // Out of query budget: resume after the last order examined.
+        let examined = start.as_ref().map(|key| attr_s(key, &format!("{index}SK"))).transpose()?;
+        let next = examined.and_then(|id| OrderId::parse(&id));
+        Ok(OrderPage { items, next })
+    }
+}
+
+fn reply_of(record: &Item) -> Option<(u16, String)> {
+    let status = attr_u64(record, "responseStatus").ok()?;
+    let body = attr_s(record, "responseBody").ok()?;
+    Some((u16::try_from(status).ok()?, body))
+}
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn claim_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut record = Key::idempotency(user_id, key).into_item();
+        record.extend([
+            ("entity".to_owned(), s("idempotency")),
+            ("fingerprint".to_owned(), s(fingerprint)),
+            ("token".to_owned(), s(token.clone())),
+            ("leaseUntil".to_owned(), n((now + IDEMPOTENCY_LEASE).unix_timestamp())),
+            ("expiresAt".to_owned(), n((now + IDEMPOTENCY_TTL).unix_timestamp())),
+        ]);
+        // Ours if absent, expired (TTL deletes lazily), or claimed by a
+        // request whose lease ran out without completing, for the same body.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression(
+                "attribute_not_exists(PK) OR expiresAt < :now \
+                 OR (attribute_not_exists(responseBody) AND leaseUntil < :now AND fingerprint = :fp)",
+            )
+            .expression_attribute_values(":now", n(now.unix_timestamp()))
+            .expression_attribute_values(":fp", s(fingerprint))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let existing = match result {
+            Ok(_) => return Ok(IdempotencyClaim::Acquired(IdempotencyTicket { user_id, key: key.to_owned(), token })),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned().unwrap_or_default(),
+                _ => return Err(classify(err)),
+            },
+        };
+        if attr_s(&existing, "fingerprint")? != fingerprint {
+            return Ok(IdempotencyClaim::Mismatch);
+        }
+        Ok(match reply_of(&existing) {
+            Some((status, body)) => IdempotencyClaim::Replay { status, body },
+            None => IdempotencyClaim::InProgress,
+        })
+    }
+
+    async fn release_idempotency_key(&self, ticket: &IdempotencyTicket) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::idempotency(ticket.user_id, &ticket.key).into_item()))
+            .condition_expression("#token = :token AND attribute_not_exists(responseBody)")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", s(ticket.token.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone else holds it now: not ours to release.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+        let mut request = self.client.transact_write_items();
+        for line in &order.items {
+            request = request.transact_items(self.update(
+                Key::product(line.product_id),
+                "SET #stock = #stock - :quantity, #updatedAt = :now",
+                "attribute_exists(PK) AND #stock >= :quantity",
+                &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+                vec![(":quantity", n(line.quantity)), (":now", timestamp(order.created_at))],
+            )?);
+        }
+        request = request.transact_items(self.put(order_to_item(order)?, "attribute_not_exists(PK)")?);
+        if let Some((ticket, body)) = completion {
+            request = request.transact_items(self.update(
+                Key::idempotency(ticket.user_id, &ticket.key),
+                "SET responseStatus = :status, responseBody = :body",
+                "#token = :token AND attribute_not_exists(responseBody)",
+                &[("#token", "token")],
+                vec![(":status", n(201)), (":body", s(body)), (":token", s(ticket.token.clone()))],
+            )?);
+        }
+        let lines: Vec<ProductId> = order.items.iter().map(|line| line.product_id).collect();
+        let result = send_transaction(request).await;
+        result.map(|_| ()).map_err(|err| {
+            let short = items_failing(&err, lines.len());
+            transaction_conflict(err, |index| match index {
+                i if i < lines.len() => StoreError::InsufficientStock(short.iter().map(|&i| lines[i]).collect()),
+                i if i == lines.len() => StoreError::Internal("order id collision".into()),
+                _ => StoreError::Internal("idempotency claim taken over".into()),
+            })
+        })
+    }
+
+    async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.get(Key::order(id)).await?.map(|item| order_from_item(&item)).transpose()
+    }
+
+    async fn orders_of_user(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        self.order_page("GSI1", user_orders_partition(user_id), status, limit, after).await
+    }
+
+    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+        self.order_page("GSI2", status_orders_partition(status), None, limit, after).await
+    }
+
+    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
+        // Lines whose product was deleted since have no stock to return to;
+        // their increments are dropped and the transaction tried again.
+        let mut restock: Vec<&crate::domain::OrderItem> =
+            if to == OrderStatus::Cancelled { order.items.iter().collect() } else { Vec::new() };
+        for _ in 0..3 {
+            let mut request = self.client.transact_write_items().transact_items(self.update(
+                Key::order(order.id),
+                "SET #status = :to, #updatedAt = :now, GSI2PK = :statusPartition",
+                "#status = :from",
+                &[("#status", "status"), ("#updatedAt", "updatedAt")],
+                vec![
+                    (":to", s(to.as_str())),
+                    (":from", s(order.status.as_str())),
+                    (":now", timestamp(at)),
+                    (":statusPartition", s(status_orders_partition(to))),
+                ],
+            )?);
+            for line in &restock {
+                request = request.transact_items(self.update(
+                    Key::product(line.product_id),
+                    "SET #stock = #stock + :quantity, #updatedAt = :now",
+                    "attribute_exists(PK)",
+                    &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+                    vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
+                )?);
+            }
+            match send_transaction(request).await {
+                Ok(_) => return Ok(Order { status: to, updated_at: at, ..order.clone() }),
+                Err(err) => {
+                    let failing = items_failing(&err, restock.len() + 1);
+                    if failing.contains(&0) {
+                        return Err(StoreError::StatusChanged);
+                    }
+                    if failing.is_empty() {
+                        return Err(transaction_conflict(err, |_| StoreError::StatusChanged));
+                    }
+                    let gone: Vec<usize> = failing.iter().map(|i| i - 1).collect();
+                    restock = restock.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, l)| l).collect();
+                }
+            }
+        }
+        Err(StoreError::Unavailable("cancel kept conflicting with product deletions".into()))
+    }
+}
+
+/// Positions (below `count`) of the transaction items whose condition failed.
+fn items_failing<R>(
+    err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    count: usize,
+) -> Vec<usize> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+            .cancellation_reasons()
+            .iter()
+            .enumerate()
+            .filter(|(i, reason)| *i < count && reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i)
+            .collect(),
+        _ => Vec::new(),
+    }
+}

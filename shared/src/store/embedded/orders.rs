@@ -1,0 +1,252 @@
+//! Orders and idempotency records in redb. Placing and cancelling are each
+//! one write transaction over the products, the order and its indexes.
+
+use std::ops::Bound;
+
+use async_trait::async_trait;
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use time::OffsetDateTime;
+
+use super::catalog::{read_product, write_product};
+use super::records::{IdempotencyRecord, OrderRecord};
+use super::{EmbeddedStore, IDEMPOTENCY, ORDERS, ORDERS_BY_STATUS, ORDERS_BY_USER, internal};
+use crate::domain::{Order, OrderId, OrderStatus, UserId};
+use crate::store::{
+    IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
+};
+
+fn idempotency_key(user_id: UserId, key: &str) -> String {
+    format!("{user_id} {key}")
+}
+
+#[async_trait]
+impl OrderStore for EmbeddedStore {
+    async fn claim_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let (record_key, key, fingerprint) = (idempotency_key(user_id, key), key.to_owned(), fingerprint.to_owned());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let claim = {
+                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+                let existing = records.get(record_key.as_str()).map_err(internal)?.map(|v| IdempotencyRecord::from_bytes(v.value()));
+                let existing = existing.transpose()?.filter(|r| r.expires_at > now.unix_timestamp());
+                match existing {
+                    Some(record) if record.fingerprint != fingerprint => IdempotencyClaim::Mismatch,
+                    Some(IdempotencyRecord { response: Some((status, body)), .. }) => IdempotencyClaim::Replay { status, body },
+                    Some(record) if record.lease_until > now.unix_timestamp() => IdempotencyClaim::InProgress,
+                    // Absent, expired, or a claim whose holder died: ours.
+                    _ => {
+                        let token = uuid::Uuid::new_v4().to_string();
+                        let record = IdempotencyRecord {
+                            fingerprint,
+                            token: token.clone(),
+                            lease_until: (now + IDEMPOTENCY_LEASE).unix_timestamp(),
+                            expires_at: (now + IDEMPOTENCY_TTL).unix_timestamp(),
+                            response: None,
+                        };
+                        records.insert(record_key.as_str(), record.to_bytes()?.as_slice()).map_err(internal)?;
+                        IdempotencyClaim::Acquired(IdempotencyTicket { user_id, key, token })
+                    }
+                }
+            };
+            txn.commit().map_err(internal)?;
+            Ok(claim)
+        })
+        .await
+    }
+
+    async fn release_idempotency_key(&self, ticket: &IdempotencyTicket) -> Result<(), StoreError> {
+        let (record_key, token) = (idempotency_key(ticket.user_id, &ticket.key), ticket.token.clone());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            {
+                let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+                let ours = match records.get(record_key.as_str()).map_err(internal)? {
+                    Some(value) => IdempotencyRecord::from_bytes(value.value())?.token == token,
+                    None => false,
+                };
+                if ours {
+                    records.remove(record_key.as_str()).map_err(internal)?;
+                }
+            }
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+        let order = order.clone();
+        let completion = completion.map(|(ticket, body)| (ticket.clone(), body.to_owned()));
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let mut short = Vec::new();
+            let mut reserved = Vec::new();
+            for item in &order.items {
+                match read_product(&txn, item.product_id)? {
+                    Some(product) if product.stock >= item.quantity => reserved.push(product),
+                    _ => short.push(item.product_id),
+                }
+            }
+            if !short.is_empty() {
+                return Err(StoreError::InsufficientStock(short));
+            }
+            for (product, item) in reserved.iter().zip(&order.items) {
+                let updated = crate::domain::Product {
+                    stock: product.stock - item.quantity,
+                    updated_at: order.created_at,
+                    ..product.clone()
+                };
+                write_product(&txn, &updated, Some(product))?;
+            }
+            write_order(&txn, &order, None)?;
+            if let Some((ticket, body)) = completion {
+                complete_ticket(&txn, &ticket, &body)?;
+            }
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let orders = txn.open_table(ORDERS).map_err(internal)?;
+            let found = orders.get(id.to_string().as_str()).map_err(internal)?;
+            found.map(|bytes| OrderRecord::from_bytes(bytes.value())).transpose()
+        })
+        .await
+    }
+
+    async fn orders_of_user(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let index = txn.open_table(ORDERS_BY_USER).map_err(internal)?;
+            let orders = txn.open_table(ORDERS).map_err(internal)?;
+            let user = user_id.to_string();
+            let upper = after.map(|id| id.to_string());
+            let upper = match &upper {
+                Some(id) => Bound::Excluded((user.as_str(), id.as_str())),
+                None => Bound::Included((user.as_str(), "\u{10FFFF}")),
+            };
+            let range = index.range((Bound::Included((user.as_str(), "")), upper)).map_err(internal)?;
+            let ids = range.rev().map(|entry| entry.map(|(key, _)| key.value().1.to_owned()).map_err(internal));
+            collect_page(ids, &orders, limit, |order| status.is_none_or(|s| order.status == s))
+        })
+        .await
+    }
+
+    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let index = txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
+            let orders = txn.open_table(ORDERS).map_err(internal)?;
+            let upper = after.map(|id| id.to_string());
+            let upper = match &upper {
+                Some(id) => Bound::Excluded((status.as_str(), id.as_str())),
+                None => Bound::Included((status.as_str(), "\u{10FFFF}")),
+            };
+            let range = index.range((Bound::Included((status.as_str(), "")), upper)).map_err(internal)?;
+            let ids = range.rev().map(|entry| entry.map(|(key, _)| key.value().1.to_owned()).map_err(internal));
+            collect_page(ids, &orders, limit, |_| true)
+        })
+        .await
+    }
+
+    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
+        let (id, from) = (order.id, order.status);
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let current = {
+                let orders = txn.open_table(ORDERS).map_err(internal)?;
+                let found = orders.get(id.to_string().as_str()).map_err(internal)?;
+                found.map(|bytes| OrderRecord::from_bytes(bytes.value())).transpose()?.ok_or(StoreError::NotFound)?
+            };
+            if current.status != from {
+                return Err(StoreError::StatusChanged);
+            }
+            if to == OrderStatus::Cancelled {
+                for item in &current.items {
+                    // A product deleted since has no stock to return to.
+                    if let Some(product) = read_product(&txn, item.product_id)? {
+                        let restocked = crate::domain::Product {
+                            stock: product.stock + item.quantity,
+                            updated_at: at,
+                            ..product.clone()
+                        };
+                        write_product(&txn, &restocked, Some(&product))?;
+                    }
+                }
+            }
+            let updated = Order { status: to, updated_at: at, ..current.clone() };
+            write_order(&txn, &updated, Some(&current))?;
+            txn.commit().map_err(internal)?;
+            Ok(updated)
+        })
+        .await
+    }
+}
+
+/// Reads orders by id in index order until `limit + 1` pass `keep`.
+fn collect_page(
+    ids: impl Iterator<Item = Result<String, StoreError>>,
+    orders: &impl ReadableTable<&'static str, &'static [u8]>,
+    limit: usize,
+    keep: impl Fn(&Order) -> bool,
+) -> Result<OrderPage, StoreError> {
+    let mut items = Vec::with_capacity(limit + 1);
+    for id in ids {
+        let id = id?;
+        let Some(bytes) = orders.get(id.as_str()).map_err(internal)? else { continue };
+        let order = OrderRecord::from_bytes(bytes.value())?;
+        if keep(&order) {
+            items.push(order);
+            if items.len() > limit {
+                items.truncate(limit);
+                let next = items.last().map(|o| o.id);
+                return Ok(OrderPage { items, next });
+            }
+        }
+    }
+    Ok(OrderPage { items, next: None })
+}
+
+fn write_order(txn: &WriteTransaction, order: &Order, previous: Option<&Order>) -> Result<(), StoreError> {
+    let id = order.id.to_string();
+    let bytes = OrderRecord::to_bytes(order)?;
+    txn.open_table(ORDERS).map_err(internal)?.insert(id.as_str(), bytes.as_slice()).map_err(internal)?;
+    let user = order.user_id.to_string();
+    txn.open_table(ORDERS_BY_USER).map_err(internal)?.insert((user.as_str(), id.as_str()), ()).map_err(internal)?;
+    let mut by_status = txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
+    if let Some(previous) = previous {
+        by_status.remove((previous.status.as_str(), id.as_str())).map_err(internal)?;
+    }
+    by_status.insert((order.status.as_str(), id.as_str()), ()).map_err(internal)?;
+    Ok(())
+}
+
+/// Stores the response under the ticket's key, if the ticket still holds it.
+fn complete_ticket(txn: &WriteTransaction, ticket: &IdempotencyTicket, body: &str) -> Result<(), StoreError> {
+    let key = idempotency_key(ticket.user_id, &ticket.key);
+    let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
+    let record = match records.get(key.as_str()).map_err(internal)? {
+        Some(value) => IdempotencyRecord::from_bytes(value.value())?,
+        None => return Err(StoreError::Internal("idempotency claim vanished".into())),
+    };
+    if record.token != ticket.token || record.response.is_some() {
+        return Err(StoreError::Internal("idempotency claim taken over".into()));
+    }
+    let completed = IdempotencyRecord { response: Some((201, body.to_owned())), ..record };
+    records.insert(key.as_str(), completed.to_bytes()?.as_slice()).map_err(internal)?;
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The order half of the store port's contract, run against every adapter.
+
+mod common;
+
+use std::sync::Arc;
+
+use shop::domain::{
+    CategoryName, Description, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId,
+};
+use shop::store::{IdempotencyClaim, Store, StoreError};
+use time::{Duration, OffsetDateTime};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64) -> Product {
+    let product = Product {
+        id: ProductId::new(),
+        name: ProductName::parse(name).unwrap(),
+        description: Description::default(),
+        price: Money::from_minor(price),
+        category: CategoryName::parse("Kitchen").unwrap(),
+        stock,
+        created_at: now(),
+        updated_at: now(),
+    };
+    store.create_product(&product).await.unwrap();
+    product
+}
+
+fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {
+    let items: Vec<OrderItem> = lines
+        .iter()
+        .map(|(product, quantity)| OrderItem {
+            product_id: product.id,
+            product_name: product.name.as_str().to_owned(),
+            quantity: *quantity,
+            price_minor: product.price.minor(),
+        })
+        .collect();
+    Order {
+        id: OrderId::new(),
+        user_id,
+        total_amount: shop::domain::order::order_total(&items).unwrap(),
+        items,
+        status: OrderStatus::Pending,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+async fn stock_of(store: &Arc<dyn Store>, product: &Product) -> u64 {
+    store.product_by_id(product.id).await.unwrap().unwrap().stock
+}
+
+async fn placing_an_order_reserves_every_line_or_nothing(store: Arc<dyn Store>) {
+    let (mug, pan) = (stocked(&store, "Mug", 950, 5).await, stocked(&store, "Pan", 2500, 1).await);
+    let user = UserId::new();
+    let order = order_of(user, &[(&mug, 2), (&pan, 1)]);
+    store.place_order(&order, None).await.unwrap();
+    assert_eq!(store.order_by_id(order.id).await.unwrap().as_ref(), Some(&order));
+    assert_eq!((stock_of(&store, &mug).await, stock_of(&store, &pan).await), (3, 0));
+
+    let too_much = order_of(user, &[(&mug, 3), (&pan, 1)]);
+    let result = store.place_order(&too_much, None).await;
+    assert!(matches!(result, Err(StoreError::InsufficientStock(ref short)) if short == &[pan.id]), "{result:?}");
+    assert_eq!((stock_of(&store, &mug).await, stock_of(&store, &pan).await), (3, 0), "nothing reserved");
+    assert!(store.order_by_id(too_much.id).await.unwrap().is_none());
+
+    let both_short = order_of(user, &[(&mug, 4), (&pan, 2)]);
+    let result = store.place_order(&both_short, None).await;
+    assert!(matches!(result, Err(StoreError::InsufficientStock(ref short)) if short.len() == 2), "{result:?}");
+}
+
+async fn concurrent_buyers_never_oversell(store: Arc<dyn Store>) {
+    let lamp = stocked(&store, "Lamp", 1000, 10).await;
+    let attempts = (0..30).map(|_| {
+        let (store, order) = (Arc::clone(&store), order_of(UserId::new(), &[(&lamp, 1)]));
+        async move { store.place_order(&order, None).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let placed = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::InsufficientStock(_)))).count();
+    assert_eq!((placed, refused), (10, 20), "{results:?}");
+    assert_eq!(stock_of(&store, &lamp).await, 0);
+}
+
+async fn cancelling_returns_the_stock_once_even_when_cancels_race(store: Arc<dyn Store>) {
+    let kettle = stocked(&store, "Kettle", 3000, 4).await;
+    let order = order_of(UserId::new(), &[(&kettle, 3)]);
+    store.place_order(&order, None).await.unwrap();
+    let cancels = (0..5).map(|_| {
+        let (store, order) = (Arc::clone(&store), order.clone());
+        async move { store.change_order_status(&order, OrderStatus::Cancelled, now()).await }
+    });
+    let results = futures::future::join_all(cancels).await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::StatusChanged))));
+    assert_eq!(stock_of(&store, &kettle).await, 4);
+    assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap().status, OrderStatus::Cancelled);
+}
+
+async fn a_status_change_is_a_compare_and_set(store: Arc<dyn Store>) {
+    let cup = stocked(&store, "Cup", 500, 2).await;
+    let order = order_of(UserId::new(), &[(&cup, 1)]);
+    store.place_order(&order, None).await.unwrap();
+    let confirmed = store.change_order_status(&order, OrderStatus::Confirmed, now()).await.unwrap();
+    assert_eq!(confirmed.status, OrderStatus::Confirmed);
+    let stale = store.change_order_status(&order, OrderStatus::Cancelled, now()).await;
+    assert!(matches!(stale, Err(StoreError::StatusChanged)), "{stale:?}");
+    assert_eq!(stock_of(&store, &cup).await, 1, "a refused cancel returns nothing");
+    let shipped = store.change_order_status(&confirmed, OrderStatus::Shipped, now()).await.unwrap();
+    assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap(), shipped);
+}
+
+async fn a_cancelled_order_whose_product_was_deleted_still_cancels(store: Arc<dyn Store>) {
+    let (bowl, plate) = (stocked(&store, "Bowl", 700, 3).await, stocked(&store, "Plate", 800, 3).await);
+    let order = order_of(UserId::new(), &[(&bowl, 1), (&plate, 2)]);
+    store.place_order(&order, None).await.unwrap();
+    store.delete_product(bowl.id).await.unwrap();
+    store.change_order_status(&order, OrderStatus::Cancelled, now()).await.unwrap();
+    assert_eq!(stock_of(&store, &plate).await, 3);
+    assert!(store.product_by_id(bowl.id).await.unwrap().is_none(), "no half product was recreated");
+}
+
+async fn orders_list_newest_first_per_user_and_per_status(store: Arc<dyn Store>) {
+    let spoon = stocked(&store, "Spoon", 100, 100).await;
+    let (ada, bob) = (UserId::new(), UserId::new());
+    let mut adas = Vec::new();
+    for i in 0..7 {
+        let order = order_of(if i % 3 == 2 { bob } else { ada }, &[(&spoon, 1)]);
+        store.place_order(&order, None).await.unwrap();
+        if order.user_id == ada {
+            adas.push(order);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let confirmed = store.change_order_status(&adas[1], OrderStatus::Confirmed, now()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.orders_of_user(ada, None, 2, after).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|o| o.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let newest_first: Vec<OrderId> = adas.iter().rev().map(|o| o.id).collect();
+    assert_eq!(seen, newest_first);
+    let pending = store.orders_of_user(ada, Some(OrderStatus::Pending), 10, None).await.unwrap();
+    assert_eq!(pending.items.len(), 4);
+    let by_status = store.orders_by_status(OrderStatus::Confirmed, 10, None).await.unwrap();
+    assert_eq!(by_status.items, vec![confirmed]);
+    assert_eq!(store.orders_by_status(OrderStatus::Pending, 10, None).await.unwrap().items.len(), 6);
+}
+
+async fn an_idempotency_key_replays_its_response_and_refuses_another_body(store: Arc<dyn Store>) {
+    let fork = stocked(&store, "Fork", 100, 5).await;
+    let user = UserId::new();
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap() else {
+        panic!("first claim")
+    };
+    assert_eq!(store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap(), IdempotencyClaim::InProgress);
+    assert_eq!(store.claim_idempotency_key(user, "key-1", "body-b", now()).await.unwrap(), IdempotencyClaim::Mismatch);
+    let order = order_of(user, &[(&fork, 1)]);
+    store.place_order(&order, Some((&ticket, "{\"id\":1}"))).await.unwrap();
+    let replay = store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap();
+    assert_eq!(replay, IdempotencyClaim::Replay { status: 201, body: "{\"id\":1}".into() });
+    assert_eq!(store.claim_idempotency_key(user, "key-1", "body-b", now()).await.unwrap(), IdempotencyClaim::Mismatch);
+    // Keys are per user, and expire.
+    assert!(matches!(store.claim_idempotency_key(UserId::new(), "key-1", "x", now()).await.unwrap(), IdempotencyClaim::Acquired(_)));
+    let tomorrow = now() + Duration::hours(25);
+    assert!(matches!(store.claim_idempotency_key(user, "key-1", "body-b", tomorrow).await.unwrap(), IdempotencyClaim::Acquired(_)));
+}
+
+async fn a_released_or_abandoned_claim_can_be_taken(store: Arc<dyn Store>) {
+    let user = UserId::new();
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap() else {
+        panic!()
+    };
+    store.release_idempotency_key(&ticket).await.unwrap();
+    let IdempotencyClaim::Acquired(_abandoned) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap() else {
+        panic!("released key is free")
+    };
+    let later = now() + Duration::seconds(31);
+    assert!(matches!(store.claim_idempotency_key(user, "k", "body", later).await.unwrap(), IdempotencyClaim::Acquired(_)));
+}
+
+async fn a_failed_order_leaves_the_key_claimed_but_unanswered(store: Arc<dyn Store>) {
+    let knife = stocked(&store, "Knife", 100, 0).await;
+    let user = UserId::new();
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k2", "body", now()).await.unwrap() else {
+        panic!()
+    };
+    let result = store.place_order(&order_of(user, &[(&knife, 1)]), Some((&ticket, "{}"))).await;
+    assert!(matches!(result, Err(StoreError::InsufficientStock(_))));
+    assert_eq!(store.claim_idempotency_key(user, "k2", "body", now()).await.unwrap(), IdempotencyClaim::InProgress);
+}
+
+store_contract!(
+    placing_an_order_reserves_every_line_or_nothing,
+    concurrent_buyers_never_oversell,
+    cancelling_returns_the_stock_once_even_when_cancels_race,
+    a_status_change_is_a_compare_and_set,
+    a_cancelled_order_whose_product_was_deleted_still_cancels,
+    orders_list_newest_first_per_user_and_per_status,
+    an_idempotency_key_replays_its_response_and_refuses_another_body,
+    a_released_or_abandoned_claim_can_be_taken,
+    a_failed_order_leaves_the_key_claimed_but_unanswered,
+);
