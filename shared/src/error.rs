@@ -39,6 +39,9 @@ pub enum ApiError {
     /// 409: a taken unique value, not enough stock, a forbidden transition.
     #[error("{0}")]
     Conflict(String),
+    /// 409 naming what conflicted (the products short of stock).
+    #[error("{message}")]
+    ConflictWith { message: String, details: Map<String, Value> },
     /// 413: the body is over the configured cap.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -78,7 +81,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -102,8 +105,11 @@ impl ApiError {
             "status": status.as_u16(),
             "timestamp": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
         });
-        if let ApiError::BadRequest { details: Some(details), .. } = self {
-            body["details"] = Value::Object(details.clone());
+        match self {
+            ApiError::BadRequest { details: Some(details), .. } | ApiError::ConflictWith { details, .. } => {
+                body["details"] = Value::Object(details.clone());
+            }
+            _ => {}
         }
         let mut builder = Response::builder().status(status).header("content-type", "application/json");
         match self {

@@ -24,6 +24,11 @@ pub enum RouteId {
     ProductsCreate,
     ProductsUpdate,
     ProductsDelete,
+    OrdersCreate,
+    OrdersList,
+    OrdersGet,
+    OrdersItems,
+    OrdersUpdateStatus,
 }
 
 /// One route: what API Gateway matches, and the function that serves it.
@@ -74,6 +79,11 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::ProductsCreate, "POST", "/api/products", "products-create"),
     route(RouteId::ProductsUpdate, "PUT", "/api/products/{id}", "products-update"),
     route(RouteId::ProductsDelete, "DELETE", "/api/products/{id}", "products-delete"),
+    route(RouteId::OrdersCreate, "POST", "/api/orders", "orders-create"),
+    route(RouteId::OrdersList, "GET", "/api/orders", "orders-list"),
+    route(RouteId::OrdersGet, "GET", "/api/orders/{id}", "orders-get"),
+    route(RouteId::OrdersItems, "GET", "/api/orders/{id}/items", "orders-items"),
+    route(RouteId::OrdersUpdateStatus, "PUT", "/api/orders/{id}/status", "orders-update-status"),
 ];
 
 /// The route serving the Lambda function `name`.

@@ -11,6 +11,10 @@ use shop::routes::{ROUTES, by_function};
 use shop::store::embedded::EmbeddedStore;
 use shop::{App, Config};
 
+/// The ids the sample events use.
+const SAMPLE_PRODUCT_ID: &str = "0193a1c2-7d4e-7b10-9a3f-5c6d7e8f9a0b";
+const SAMPLE_ORDER_ID: &str = "0193a1c3-1111-7222-8333-944455556666";
+
 struct Harness {
     app: App,
     _dir: tempfile::TempDir,
@@ -34,24 +38,25 @@ impl Harness {
     /// Sends `events/<function>.json`, with the bearer token swapped in
     /// when given.
     async fn send(&self, function: &str, token: Option<&str>) -> (u16, Value) {
-        self.send_for(function, token, None).await
+        self.send_replacing(function, token, &[]).await
     }
 
     /// Like `send`, with the `{id}` path parameter swapped in when given.
     async fn send_for(&self, function: &str, token: Option<&str>, id: Option<&str>) -> (u16, Value) {
+        let replacements: Vec<(&str, &str)> = id.map(|id| vec![(SAMPLE_PRODUCT_ID, id), (SAMPLE_ORDER_ID, id)]).unwrap_or_default();
+        self.send_replacing(function, token, &replacements).await
+    }
+
+    /// Sends the event with each sample value replaced throughout.
+    async fn send_replacing(&self, function: &str, token: Option<&str>, replacements: &[(&str, &str)]) -> (u16, Value) {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(format!("{function}.json"));
-        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut text = std::fs::read_to_string(path).unwrap();
+        for (sample, value) in replacements {
+            text = text.replace(sample, value);
+        }
+        let mut event: Value = serde_json::from_str(&text).unwrap();
         if let Some(token) = token {
             event["headers"]["authorization"] = Value::String(format!("Bearer {token}"));
-        }
-        if let Some(id) = id {
-            let sample = event["pathParameters"]["id"].as_str().unwrap().to_owned();
-            event["pathParameters"]["id"] = Value::String(id.to_owned());
-            for field in ["rawPath"] {
-                event[field] = Value::String(event[field].as_str().unwrap().replace(&sample, id));
-            }
-            let http_path = event["requestContext"]["http"]["path"].as_str().unwrap().replace(&sample, id);
-            event["requestContext"]["http"]["path"] = Value::String(http_path);
         }
         let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let response = self.app.handle(by_function(function).unwrap(), request).await;
@@ -122,11 +127,45 @@ async fn the_catalog_sample_events_walk_through_create_read_update_delete() {
 }
 
 #[tokio::test]
+async fn the_order_sample_events_place_read_and_cancel_an_order() {
+    let harness = Harness::with_admin(Some("sample.user@example.com"));
+    let (_, registered) = harness.send("auth-register", None).await;
+    let token = registered["token"].as_str().unwrap();
+    assert_eq!(harness.send("categories-create", Some(token)).await.0, 201);
+    let (_, product) = harness.send("products-create", Some(token)).await;
+    let product_id = product["id"].as_str().unwrap();
+    let with_product = [(SAMPLE_PRODUCT_ID, product_id)];
+
+    let (status, order) = harness.send_replacing("orders-create", Some(token), &with_product).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["totalAmount"], serde_json::json!(2599.98));
+    assert_eq!(order["status"], "pending");
+    let (status, replayed) = harness.send_replacing("orders-create", Some(token), &with_product).await;
+    assert_eq!((status, &replayed["id"]), (201, &order["id"]), "the idempotency key replays");
+    let (_, product_now) = harness.send_for("products-get", None, Some(product_id)).await;
+    assert_eq!(product_now["stock"], 23, "reserved once");
+
+    let order_id = order["id"].as_str().unwrap();
+    let (status, fetched) = harness.send_for("orders-get", Some(token), Some(order_id)).await;
+    assert_eq!((status, &fetched), (200, &order));
+    let (status, lines) = harness.send_for("orders-items", Some(token), Some(order_id)).await;
+    assert_eq!((status, &lines["items"]), (200, &order["items"]));
+    let (status, listed) = harness.send("orders-list", Some(token)).await;
+    assert_eq!((status, &listed["items"][0]["id"]), (200, &order["id"]));
+
+    let (status, cancelled) = harness.send_for("orders-update-status", Some(token), Some(order_id)).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")));
+    let (_, product_after) = harness.send_for("products-get", None, Some(product_id)).await;
+    assert_eq!(product_after["stock"], 25, "the stock came back");
+}
+
+#[tokio::test]
 async fn the_sample_events_placeholder_token_is_refused() {
     let harness = Harness::new();
     for function in [
         "auth-profile-get", "auth-profile-update", "auth-logout", "categories-create", "products-create",
-        "products-update", "products-delete",
+        "products-update", "products-delete", "orders-create", "orders-list", "orders-get", "orders-items",
+        "orders-update-status",
     ] {
         let (status, body) = harness.send(function, None).await;
         assert_eq!(status, 401, "{function}: {body}");

@@ -4,6 +4,7 @@
 mod auth;
 mod categories;
 mod health;
+mod orders;
 mod products;
 mod query;
 mod views;
@@ -30,5 +31,10 @@ pub async fn dispatch(app: &App, route: RouteId, request: Request) -> Result<Res
         RouteId::ProductsCreate => products::create(app, request).await,
         RouteId::ProductsUpdate => products::update(app, request).await,
         RouteId::ProductsDelete => products::delete(app, request).await,
+        RouteId::OrdersCreate => orders::create(app, request).await,
+        RouteId::OrdersList => orders::list(app, request).await,
+        RouteId::OrdersGet => orders::get(app, request).await,
+        RouteId::OrdersItems => orders::items(app, request).await,
+        RouteId::OrdersUpdateStatus => orders::update_status(app, request).await,
     }
 }

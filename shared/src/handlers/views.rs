@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::domain::{Category, Money, Product, ProductId, Role, User, UserId};
+use crate::domain::{Category, Money, Order, OrderId, OrderStatus, Product, ProductId, Role, User, UserId};
 
 /// A user as the API shows it: never the password hash.
 #[derive(Serialize)]
@@ -82,6 +82,55 @@ impl From<&Product> for ProductView {
             stock: product.stock,
             created_at: product.created_at,
             updated_at: product.updated_at,
+        }
+    }
+}
+
+/// One line of an order as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub quantity: u64,
+    /// Unit price when the order was placed.
+    pub price: Money,
+}
+
+/// An order as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub items: Vec<OrderItemView>,
+    pub total_amount: Money,
+    pub status: OrderStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Order> for OrderView {
+    fn from(order: &Order) -> Self {
+        OrderView {
+            id: order.id,
+            user_id: order.user_id,
+            items: order
+                .items
+                .iter()
+                .map(|item| OrderItemView {
+                    product_id: item.product_id,
+                    product_name: item.product_name.clone(),
+                    quantity: item.quantity,
+                    price: item.price(),
+                })
+                .collect(),
+            total_amount: order.total_amount,
+            status: order.status,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
         }
     }
 }

@@ -1,0 +1,292 @@
+//! The order routes: place (with `Idempotency-Key`), list, read, read the
+//! lines, change the status.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::{Map, Number, Value, json};
+use time::OffsetDateTime;
+
+use super::products::invalidate_product;
+use super::views::OrderView;
+use crate::app::{App, Principal};
+use crate::domain::order::{TransitionError, order_total};
+use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, Role, UserId};
+use crate::error::ApiError;
+use crate::http::{json, parse_json, path_param};
+use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewOrder {
+    items: Vec<NewLine>,
+    /// Accepted only when it is the caller's own id.
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NewLine {
+    product_id: String,
+    quantity: Number,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: String,
+}
+
+/// `POST /api/orders` -> 201 order. With an `Idempotency-Key`, a retry with
+/// the same body gets the first response again (`Idempotent-Replayed:
+/// true`) and reserves nothing; another body with the key is a 422.
+pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    let body: NewOrder = parse_json(&request, app.config.max_body_bytes)?;
+    if body.user_id.as_deref().is_some_and(|id| UserId::parse(id) != Some(principal.user_id)) {
+        return Err(ApiError::Forbidden("orders can only be placed for yourself".into()));
+    }
+    let raw: Vec<(String, Number)> = body.items.into_iter().map(|line| (line.product_id, line.quantity)).collect();
+    let lines = OrderLines::parse(&raw).map_err(|errors| {
+        let mut details = FieldErrors::new();
+        for (field, message) in errors {
+            details.add(&field, message);
+        }
+        ApiError::from(details)
+    })?;
+    let ticket = match idempotency_key(&request)? {
+        None => None,
+        Some(key) => {
+            let fingerprint = fingerprint(&lines);
+            let claim = app.store.claim_idempotency_key(principal.user_id, &key, &fingerprint, OffsetDateTime::now_utc());
+            match claim.await? {
+                IdempotencyClaim::Acquired(ticket) => Some(ticket),
+                IdempotencyClaim::Replay { status, body } => return replay(status, body),
+                IdempotencyClaim::Mismatch => {
+                    return Err(ApiError::Unprocessable("Idempotency-Key was already used with a different request".into()));
+                }
+                IdempotencyClaim::InProgress => {
+                    return Err(ApiError::Conflict("a request with this Idempotency-Key is still in progress".into()));
+                }
+            }
+        }
+    };
+    let result = place(app, &principal, &lines, ticket.as_ref()).await;
+    if let (Err(_), Some(ticket)) = (&result, &ticket) {
+        // Nothing was placed: let a retry with the key run again.
+        if let Err(err) = app.store.release_idempotency_key(ticket).await {
+            tracing::warn!(error = %err, "could not release an idempotency key");
+        }
+    }
+    result
+}
+
+async fn place(
+    app: &App,
+    principal: &Principal,
+    lines: &OrderLines,
+    ticket: Option<&IdempotencyTicket>,
+) -> Result<Response<Body>, ApiError> {
+    let lookups = lines.lines().iter().map(|(id, _)| app.store.product_by_id(*id));
+    let products = futures::future::join_all(lookups).await;
+    let mut unknown = Map::new();
+    let mut items = Vec::with_capacity(products.len());
+    for ((id, quantity), product) in lines.lines().iter().zip(products) {
+        match product? {
+            Some(product) => items.push(OrderItem {
+                product_id: *id,
+                product_name: product.name.as_str().to_owned(),
+                quantity: *quantity,
+                price_minor: product.price.minor(),
+            }),
+            None => {
+                unknown.insert(id.to_string(), Value::String("no such product".into()));
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let names: Vec<&String> = unknown.keys().collect();
+        let message = format!("unknown products: {}", names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+        return Err(ApiError::BadRequest { message, details: Some(unknown) });
+    }
+    let total_amount = order_total(&items).ok_or_else(|| ApiError::bad_request("order total is too large"))?;
+    let now = OffsetDateTime::now_utc();
+    let order = Order {
+        id: OrderId::new(),
+        user_id: principal.user_id,
+        items,
+        total_amount,
+        status: OrderStatus::Pending,
+        created_at: now,
+        updated_at: now,
+    };
+    let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    app.store.place_order(&order, ticket.map(|t| (t, body.as_str()))).await.map_err(|err| match err {
+        StoreError::InsufficientStock(short) => insufficient_stock(&order, &short),
+        other => other.into(),
+    })?;
+    for item in &order.items {
+        invalidate_product(app, item.product_id).await;
+    }
+    tracing::info!(
+        order_id = %order.id,
+        user_id = %order.user_id,
+        total = %order.total_amount,
+        lines = order.items.len(),
+        event = "order_placed",
+        "order placed"
+    );
+    let mut response = Response::builder()
+        .status(StatusCode::CREATED)
+        .header("content-type", "application/json")
+        .body(Body::Text(body))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Ok(location) = format!("/api/orders/{}", order.id).parse() {
+        response.headers_mut().insert(http::header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
+    let mut details = Map::new();
+    let mut names = Vec::new();
+    for item in order.items.iter().filter(|item| short.contains(&item.product_id)) {
+        details.insert(item.product_id.to_string(), Value::String(format!("not enough stock for {}", item.quantity)));
+        names.push(item.product_name.clone());
+    }
+    ApiError::ConflictWith { message: format!("insufficient stock: {}", names.join(", ")), details }
+}
+
+fn replay(status: u16, body: String) -> Result<Response<Body>, ApiError> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("idempotent-replayed", "true")
+        .body(Body::Text(body))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_HEADER) else { return Ok(None) };
+    let key = value.to_str().unwrap_or("").trim();
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Identifies the request behind an idempotency key: its merged lines in
+/// product order, so key order and repeated lines do not matter.
+fn fingerprint(lines: &OrderLines) -> String {
+    let mut canonical: Vec<String> = lines.lines().iter().map(|(id, quantity)| format!("{id}:{quantity}")).collect();
+    canonical.sort();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.join(",").as_bytes());
+    digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `GET /api/orders`: the caller's orders, newest first. Admins may ask for
+/// another user's (`userId`) or for every order in a `status`.
+pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    let params = request.query_string_parameters();
+    let mut errors = FieldErrors::new();
+    for (name, _) in params.iter() {
+        if !["status", "userId", "limit", "cursor"].contains(&name) {
+            errors.add(name, "unknown query parameter");
+        }
+    }
+    let status = params.first("status").and_then(|raw| errors.check("status", OrderStatus::parse(raw)));
+    let user = params.first("userId").and_then(|raw| errors.check("userId", UserId::parse(raw).ok_or("must be a user id".into())));
+    let limit = match params.first("limit") {
+        Some(raw) => {
+            let parsed = raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n));
+            errors.check("limit", parsed.ok_or(format!("must be an integer from 1 to {MAX_LIMIT}"))).unwrap_or(DEFAULT_LIMIT)
+        }
+        None => DEFAULT_LIMIT,
+    };
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    if principal.role != Role::Admin && user.is_some_and(|id| id != principal.user_id) {
+        return Err(ApiError::Forbidden("only admins may list another user's orders".into()));
+    }
+    // Admin with a status and no user: every user's orders in that status.
+    let all_users = principal.role == Role::Admin && user.is_none() && status.is_some();
+    let owner = user.unwrap_or(principal.user_id);
+    let scope = format!(
+        "orders|{}|{}",
+        if all_users { "*".to_owned() } else { owner.to_string() },
+        status.map_or("", OrderStatus::as_str)
+    );
+    let after: Option<OrderId> = params.first("cursor").map(|cursor| app.cursors.decode(&scope, cursor)).transpose()?;
+    let page = match (all_users, status) {
+        (true, Some(status)) => app.store.orders_by_status(status, limit, after).await?,
+        _ => app.store.orders_of_user(owner, status, limit, after).await?,
+    };
+    let items: Vec<OrderView> = page.items.iter().map(OrderView::from).collect();
+    let next = page.next.map(|id| app.cursors.encode(&scope, &id));
+    json(StatusCode::OK, &json!({ "items": items, "nextCursor": next }))
+}
+
+/// `GET /api/orders/{id}`: the owner's or an admin's; anyone else gets 404.
+pub async fn get(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    let order = visible_order(app, &principal, &request).await?;
+    json(StatusCode::OK, &OrderView::from(&order))
+}
+
+/// `GET /api/orders/{id}/items`: the order's lines.
+pub async fn items(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    let order = visible_order(app, &principal, &request).await?;
+    let view = OrderView::from(&order);
+    json(StatusCode::OK, &json!({ "orderId": order.id, "items": view.items }))
+}
+
+/// `PUT /api/orders/{id}/status`: the workflow's next step (admin), or a
+/// cancel (owner or admin) that returns the stock.
+pub async fn update_status(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
+    let principal = app.authenticate(&request).await?;
+    let order = visible_order(app, &principal, &request).await?;
+    let body: StatusChange = parse_json(&request, app.config.max_body_bytes)?;
+    let mut errors = FieldErrors::new();
+    let Some(to) = errors.check("status", OrderStatus::parse(&body.status)) else { return Err(errors.into()) };
+    order.status.check_transition(to, principal.role).map_err(|err| match err {
+        TransitionError::AdminOnly => ApiError::Forbidden(format!("only an admin may mark an order {}", to.as_str())),
+        TransitionError::NotAllowed => {
+            ApiError::Conflict(format!("an order cannot go from {} to {}", order.status.as_str(), to.as_str()))
+        }
+    })?;
+    let updated = app.store.change_order_status(&order, to, OffsetDateTime::now_utc()).await.map_err(|err| match err {
+        StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
+        StoreError::NotFound => not_found(),
+        other => other.into(),
+    })?;
+    if to == OrderStatus::Cancelled {
+        for item in &updated.items {
+            invalidate_product(app, item.product_id).await;
+        }
+    }
+    tracing::info!(order_id = %order.id, from = order.status.as_str(), to = to.as_str(), event = "order_status_changed", "order status changed");
+    json(StatusCode::OK, &OrderView::from(&updated))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("order not found".into())
+}
+
+/// The order of the `{id}` path parameter, if the caller may see it.
+/// Another user's order is a 404, not a 403: its existence is not told.
+async fn visible_order(app: &App, principal: &Principal, request: &Request) -> Result<Order, ApiError> {
+    let id = path_param(request, "id").and_then(OrderId::parse).ok_or_else(not_found)?;
+    let order = app.store.order_by_id(id).await?.ok_or_else(not_found)?;
+    if order.user_id != principal.user_id && principal.role != Role::Admin {
+        return Err(not_found());
+    }
+    Ok(order)
+}
