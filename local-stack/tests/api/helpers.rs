@@ -160,6 +160,32 @@ impl TestApp {
         expect_status(self.create_product(token, body).await, StatusCode::CREATED).await
     }
 
+    pub async fn place_order(&self, token: &str, body: Value) -> Response {
+        self.request(Method::POST, "/api/orders").bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn place_order_with_key(&self, token: &str, key: &str, body: Value) -> Response {
+        let request = self.request(Method::POST, "/api/orders").bearer_auth(token).header("idempotency-key", key);
+        request.json(&body).send().await.unwrap()
+    }
+
+    pub async fn orders(&self, token: &str, query: &str) -> Response {
+        self.request(Method::GET, &format!("/api/orders?{query}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn order(&self, token: &str, id: &str) -> Response {
+        self.request(Method::GET, &format!("/api/orders/{id}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn order_items(&self, token: &str, id: &str) -> Response {
+        self.request(Method::GET, &format!("/api/orders/{id}/items")).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn set_order_status(&self, token: &str, id: &str, status: &str) -> Response {
+        let path = format!("/api/orders/{id}/status");
+        self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "status": status })).send().await.unwrap()
+    }
+
     /// Registers a customer with a unique email; returns (token, user).
     pub async fn signed_up_customer(&self) -> (String, Value) {
         let email = format!("customer-{}@example.com", uuid::Uuid::new_v4().simple());

@@ -10,3 +10,4 @@ mod auth;
 mod catalog;
 mod gateway;
 mod helpers;
+mod orders;
