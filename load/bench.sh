@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Catalog read benchmark against the embedded default: 50 concurrent
-# clients on GET /api/products (a mix of filters) and GET /api/products/{id},
-# with the cache hit ratio the server counted. Server and wrk share this
-# machine; the server gets a fresh data folder and a free loopback port.
+# Throughput benchmark against the embedded default (release build): 50
+# concurrent clients on GET /api/products (a mix of filters), GET
+# /api/products/{id} (with the cache hit ratio the server counted), and
+# POST /api/orders. Server and wrk share this machine; the server gets a
+# fresh data folder and a free loopback port, and is stopped at the end.
 #
-#   load/bench-catalog.sh [seconds per run, default 20] [products, default 500]
+#   load/bench.sh [seconds per run, default 20] [products, default 500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source local-stack/lib.sh
@@ -35,16 +36,21 @@ import json, random, sys, urllib.request
 base, token, count, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 words = ["wireless", "laptop", "cable", "garden", "novel", "lamp", "stand", "charger", "guide", "kit"]
 random.seed(7)
-with open(out, "w") as ids:
+# One product in ten is sold out (for the inStock filter); the rest have
+# enough stock that the order benchmark never runs out.
+with open(out, "w") as ids, open(out + "-in-stock", "w") as in_stock:
     for i in range(count):
         body = {"name": f"{random.choice(words).title()} {random.choice(words)} {i}",
                 "description": " ".join(random.choices(words, k=8)),
                 "price": round(random.uniform(1, 500), 2),
                 "category": random.choice(["Electronics", "Books", "Garden"]),
-                "stock": random.randint(0, 50)}
+                "stock": 0 if i % 10 == 0 else 1_000_000}
         request = urllib.request.Request(f"{base}/api/products", json.dumps(body).encode(),
             {"content-type": "application/json", "authorization": f"Bearer {token}"})
-        ids.write(json.load(urllib.request.urlopen(request))["id"] + "\n")
+        product_id = json.load(urllib.request.urlopen(request))["id"]
+        ids.write(product_id + "\n")
+        if body["stock"]:
+            in_stock.write(product_id + "\n")
 PY
 
 echo "== $PRODUCTS products; wrk -t2 -c50 -d${DURATION}s, release build, embedded store, in-process cache"
@@ -58,4 +64,9 @@ import json, sys
 stats = json.load(sys.stdin)["cacheStats"]
 hits, misses = stats["hits"], stats["misses"]
 print(f"-- cache: {hits} hits, {misses} misses, hit ratio {hits / max(hits + misses, 1):.1%}")'
+echo "-- POST /api/orders (1-2 lines each, one customer)"
+CUSTOMER=$(curl -sf "$BASE/api/auth/register" -H 'content-type: application/json' \
+    -d '{"email":"bench-customer@example.com","password":"correct horse battery","name":"Buyer"}' | json '["token"]')
+TOKEN="$CUSTOMER" PRODUCT_IDS="$WORK/ids-in-stock" wrk -t2 -c50 -d"${DURATION}s" --latency -s load/wrk/orders.lua "$BASE" \
+    | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors"
 echo "-- server RSS: $(ps -o rss= -p "$SERVER" | awk '{printf "%.0f MB", $1/1024}')"
