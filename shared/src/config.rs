@@ -114,6 +114,10 @@ impl Config {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is not `json` or `pretty`"))),
         };
+        let log_level = var("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        if !is_log_filter(&log_level) {
+            return Err(invalid("LOG_LEVEL", format!("`{log_level}` is not a level or `target=level` list")));
+        }
         let jwt_secret = var("JWT_SECRET");
         if let Some(secret) = &jwt_secret {
             if secret.len() < 32 {
@@ -142,7 +146,7 @@ impl Config {
                     list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect()
                 })
                 .unwrap_or_default(),
-            log_level: var("LOG_LEVEL").unwrap_or_else(|| "info".into()),
+            log_level,
             log_format,
             max_body_bytes: usize::try_from(number(&var, "MAX_BODY_BYTES", 64 * 1024, 1)?)
                 .map_err(|_| invalid("MAX_BODY_BYTES", "too large".into()))?,
@@ -150,6 +154,15 @@ impl Config {
             in_lambda: var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })
     }
+}
+
+/// `info`, or comma-separated `level` / `target=level` items.
+fn is_log_filter(filter: &str) -> bool {
+    const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+    filter.split(',').all(|item| {
+        let level = item.rsplit_once('=').map_or(item, |(target, level)| if target.trim().is_empty() { "" } else { level });
+        LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
+    })
 }
 
 fn invalid(name: &'static str, reason: String) -> ConfigError {
@@ -205,6 +218,12 @@ mod tests {
         assert_eq!(err.name, "PORT");
         let err = config_from(&[("JWT_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(err.name, "JWT_TTL_SECONDS");
+    }
+
+    #[test]
+    fn log_levels_are_checked() {
+        assert!(config_from(&[("LOG_LEVEL", "shop=debug,warn")]).is_ok());
+        assert_eq!(config_from(&[("LOG_LEVEL", "loud")]).unwrap_err().name, "LOG_LEVEL");
     }
 
     #[test]

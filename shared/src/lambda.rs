@@ -18,9 +18,24 @@ pub async fn run(name: &str) -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     telemetry::init(&config);
     let app = Arc::new(App::from_config(config).await?);
+    warm_up(&app).await;
     lambda_http::run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(app.handle(route, request).await) }
     }))
     .await
+}
+
+/// Opens the store's and the cache's connections (TCP, TLS) during init,
+/// which Lambda runs before the first request and with a full CPU, so the
+/// first request does not pay for the handshakes. Failures are logged only:
+/// a dependency that is down now may be up by the first request.
+async fn warm_up(app: &App) {
+    let (store, cache) = tokio::join!(app.store.ping(), app.cache.ping());
+    if let Err(err) = store {
+        tracing::warn!(error = %err, "store warm-up failed");
+    }
+    if let Err(err) = cache {
+        tracing::warn!(error = %err, "cache warm-up failed");
+    }
 }

@@ -1,13 +1,17 @@
 //! The in-process cache: moka, bounded by bytes, with a time to live per
 //! entry. What a single local process needs, and the rate limiter's
 //! fallback when Redis is unreachable.
+//!
+//! moka's synchronous cache: its operations are short and never wait on
+//! I/O, so they are fine on async threads, and it keeps the async-lock
+//! machinery of moka's `future` cache out of the Lambda binaries.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::Expiry;
-use moka::future::Cache as Moka;
+use moka::sync::Cache as Moka;
 use moka::ops::compute::Op;
 
 use super::{Cache, CacheError};
@@ -82,7 +86,7 @@ impl Default for MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        Ok(self.entries.get(key).await.and_then(|entry| match entry.value {
+        Ok(self.entries.get(key).and_then(|entry| match entry.value {
             Value::Bytes(bytes) => Some(bytes.to_vec()),
             Value::Counter(_) => None,
         }))
@@ -90,12 +94,12 @@ impl Cache for MemoryCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let entry = Entry { value: Value::Bytes(Arc::from(value)), ttl };
-        self.entries.insert(key.to_owned(), entry).await;
+        self.entries.insert(key.to_owned(), entry);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        self.entries.invalidate(key).await;
+        self.entries.invalidate(key);
         Ok(())
     }
 
@@ -110,9 +114,8 @@ impl Cache for MemoryCache {
                     Some(Entry { value: Value::Counter(count), ttl }) => Entry { value: Value::Counter(count + 1), ttl },
                     _ => Entry { value: Value::Counter(1), ttl },
                 };
-                std::future::ready(Op::Put(next))
-            })
-            .await;
+                Op::Put(next)
+            });
         match result.into_entry().map(|entry| entry.into_value().value) {
             Some(Value::Counter(count)) => Ok(count),
             _ => Err(CacheError("counter vanished during increment".into())),

@@ -7,6 +7,7 @@
 //! suite against both.
 
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 
 use std::sync::Arc;
@@ -209,10 +210,15 @@ pub trait Store: UserStore + CatalogStore + OrderStore {
 /// Builds the adapter the configuration names.
 pub async fn connect(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     match config.store {
+        #[cfg(feature = "embedded")]
         StoreKind::Embedded => {
             let store = embedded::EmbeddedStore::open(&config.data_dir)?;
             Ok(Arc::new(store))
         }
+        #[cfg(not(feature = "embedded"))]
+        StoreKind::Embedded => Err(StoreError::Internal(
+            "this binary was built without the embedded store: set STORE=dynamodb".into(),
+        )),
         StoreKind::DynamoDb => {
             let store = dynamodb::DynamoStore::connect(config).await;
             Ok(Arc::new(store))

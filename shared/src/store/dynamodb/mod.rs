@@ -30,7 +30,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::{Store, StoreError};
@@ -46,29 +47,13 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// Builds a client from the usual AWS environment and the configured
-    /// endpoint override. With an endpoint
-    /// override (DynamoDB Local) and no credentials or region in the
-    /// environment, fixed local ones are used rather than letting the SDK
-    /// probe instance metadata that a laptop does not have.
+    /// Builds a client for the configured table and endpoint. With an
+    /// endpoint override (DynamoDB Local) and no credentials or region in
+    /// the environment, fixed local ones are used rather than letting the
+    /// SDK probe instance metadata that a laptop does not have.
     pub async fn connect(config: &Config) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .build(),
-        );
-        if let Some(endpoint) = &config.dynamodb_endpoint {
-            loader = loader.endpoint_url(endpoint);
-            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
-                loader = loader.region(Region::new("us-east-1"));
-            }
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-                loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
-            }
-        }
-        let sdk_config = loader.load().await;
-        DynamoStore::from_client(Client::new(&sdk_config), &config.table_name)
+        let client = Client::from_conf(sdk_config(config).await);
+        DynamoStore::from_client(client, &config.table_name)
     }
 
     pub fn from_client(client: Client, table: &str) -> Self {
@@ -105,6 +90,51 @@ impl DynamoStore {
             .map_err(classify)?;
         Ok(output.item)
     }
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .build()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The full AWS configuration chain (profiles, SSO, instance metadata...).
+#[cfg(feature = "aws-config")]
+async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+    if let Some(endpoint) = &config.dynamodb_endpoint {
+        loader = loader.endpoint_url(endpoint);
+        if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
+            loader = loader.region(Region::new("us-east-1"));
+        }
+        if env("AWS_ACCESS_KEY_ID").is_none() {
+            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
+        }
+    }
+    aws_sdk_dynamodb::Config::from(&loader.load().await)
+}
+
+/// What Lambda provides: region and credentials in environment variables.
+#[cfg(not(feature = "aws-config"))]
+async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+    let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+    let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment"),
+        _ => Credentials::new("local", "local", None, None, "local"),
+    };
+    let mut builder = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(credentials)
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard())
+        .timeout_config(timeouts());
+    builder.set_endpoint_url(config.dynamodb_endpoint.clone());
+    builder.build()
 }
 
 #[async_trait]
