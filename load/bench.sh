@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Throughput benchmark against the embedded default (release build): 50
+# Throughput benchmark against the embedded default (fast profile): 50
 # concurrent clients on GET /api/products (a mix of filters), GET
 # /api/products/{id} (with the cache hit ratio the server counted), and
 # POST /api/orders. Server and wrk share this machine; the server gets a
@@ -13,13 +13,13 @@ source local-stack/lib.sh
 DURATION="${1:-20}"
 PRODUCTS="${2:-500}"
 command -v wrk >/dev/null 2>&1 || apt_install wrk
-cargo build --release -p local-stack --quiet
+cargo build --profile fast -p local-stack --quiet
 
 WORK="$(mktemp -d)"
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 DATA_DIR="$WORK/data" PORT=$PORT LOG_LEVEL=warn ADMIN_EMAILS=bench-admin@example.com \
-    RATE_LIMIT_MAX=100000000 AUTH_RATE_LIMIT_MAX=100000000 target/release/shop-local >"$WORK/server.log" 2>&1 &
+    RATE_LIMIT_MAX=100000000 AUTH_RATE_LIMIT_MAX=100000000 target/fast/shop-local >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'stop_pid $SERVER; rm -rf "$WORK"' EXIT
 wait_for_port "$PORT" shop-local "$SERVER"
@@ -53,7 +53,7 @@ with open(out, "w") as ids, open(out + "-in-stock", "w") as in_stock:
             in_stock.write(product_id + "\n")
 PY
 
-echo "== $PRODUCTS products; wrk -t2 -c50 -d${DURATION}s, release build, embedded store, in-process cache"
+echo "== $PRODUCTS products; wrk -t2 -c50 -d${DURATION}s, fast profile (opt-level 3), embedded store, in-process cache"
 echo "-- GET /api/products (8 filter mixes, first page of 20 or 50)"
 wrk -t2 -c50 -d"${DURATION}s" --latency -s load/wrk/product-lists.lua "$BASE" | grep -E "Requests/sec|^ +(50|99)%|Non-2xx|Socket errors"
 echo "-- GET /api/products/{id} (random of $PRODUCTS)"

@@ -9,7 +9,7 @@ use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
-use crate::auth::{Claims, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
+use crate::auth::{Claims, HashMemory, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
 use crate::cache::generational::GenerationalCache;
 use crate::cache::{self, Cache, CacheError};
 use crate::config::Config;
@@ -70,7 +70,13 @@ impl App {
     pub fn new(config: Config, store: Arc<dyn Store>, cache: Arc<dyn Cache>, jwt_secret: &[u8]) -> Self {
         App {
             tokens: TokenService::new(jwt_secret, config.jwt_ttl),
-            passwords: PasswordHasher::new(),
+            // One invocation at a time per Lambda instance: give argon2's
+            // memory back between invocations; a server keeps it.
+            passwords: if config.in_lambda {
+                PasswordHasher::with_memory(HashMemory::Release)
+            } else {
+                PasswordHasher::new()
+            },
             cursors: CursorCodec::new(jwt_secret),
             catalog_cache: GenerationalCache::new(Arc::clone(&cache)),
             rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),

@@ -5,6 +5,6 @@ mod password;
 mod secret;
 mod token;
 
-pub use password::PasswordHasher;
+pub use password::{HashMemory, PasswordHasher};
 pub use secret::{SecretError, resolve_jwt_secret};
 pub use token::{Claims, IssuedToken, TokenError, TokenService};

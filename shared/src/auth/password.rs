@@ -28,15 +28,32 @@ const PARALLELISM: u32 = 1;
 /// 16 bytes: the PHC string format's recommendation.
 const SALT_BYTES: usize = 16;
 
+/// A hash of a random password nobody knows, with the parameters above,
+/// verified against when a login names an unknown email, so that such a
+/// login costs the same time as a wrong password and does not reveal which
+/// emails are registered. A constant: computing one at start would cost a
+/// hash, and its 19 MiB, on every cold start.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$g7IAqzCpK/NQimeZeQ2ulQ$lAn7pY5/csgFjBDsOVUjdp4wNmj7kkWZ3oeEmXYvlv0";
+
+/// Where argon2's working memory lives between hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashMemory {
+    /// One buffer per hashing thread, kept: no allocation and no page faults
+    /// per hash. For a long-running server.
+    Reuse,
+    /// A fresh buffer per hash, freed after it. For Lambda, where an
+    /// instance runs one invocation at a time and its resident memory
+    /// between invocations is what counts (with glibc's mmap threshold
+    /// fixed, see `lambda.rs`, the buffer goes back to the OS).
+    Release,
+}
+
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    memory: HashMemory,
     pool: Arc<HashPool>,
-    /// A hash of a random password, verified against when a login names an
-    /// unknown email, so that such a login costs the same time as a wrong
-    /// password and does not reveal which emails are registered.
-    decoy_hash: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,20 +61,23 @@ pub struct PasswordHasher {
 pub struct HashError(String);
 
 impl PasswordHasher {
+    /// A hasher that keeps its working memory ([`HashMemory::Reuse`]).
     pub fn new() -> Self {
+        Self::with_memory(HashMemory::Reuse)
+    }
+
+    pub fn with_memory(memory: HashMemory) -> Self {
         let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
             .expect("OWASP argon2 parameters are within argon2's bounds");
-        let decoy = uuid::Uuid::new_v4().to_string();
-        let decoy_hash = hash_blocking(&params, &decoy).expect("hashing a random ASCII string");
-        PasswordHasher { params, pool: Arc::new(HashPool::new()), decoy_hash }
+        PasswordHasher { params, memory, pool: Arc::new(HashPool::new()) }
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let params = self.params.clone();
+        let (params, memory) = (self.params.clone(), self.memory);
         let password = password.expose().to_owned();
         self.pool
-            .run(move || hash_blocking(&params, &password))
+            .run(move || hash_blocking(&params, &password, memory))
             .await
             .unwrap_or_else(|| Err(HashError("hashing thread stopped".into())))
     }
@@ -65,21 +85,20 @@ impl PasswordHasher {
     /// True when `password` matches `phc`. A malformed stored hash counts as
     /// a mismatch and is logged, so a corrupt record cannot be logged into.
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
-        let password = password.to_owned();
-        let phc = phc.to_owned();
-        self.pool.run(move || verify_blocking(&password, &phc)).await.unwrap_or(false)
+        let (password, phc, memory) = (password.to_owned(), phc.to_owned(), self.memory);
+        self.pool.run(move || verify_blocking(&password, &phc, memory)).await.unwrap_or(false)
     }
 
     /// Spends the time of one verification and always fails.
     pub async fn verify_decoy(&self, password: &str) -> bool {
-        let _ = self.verify(password, &self.decoy_hash).await;
+        let _ = self.verify(password, DECOY_HASH).await;
         false
     }
 
     /// Hashes `password` on the calling thread: for benchmarks measuring
     /// hashes per second.
     pub fn hash_on_this_thread(&self, password: &str) -> Result<String, HashError> {
-        hash_blocking(&self.params, password)
+        hash_blocking(&self.params, password, self.memory)
     }
 }
 
@@ -141,8 +160,20 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs argon2id into `out` with this thread's reusable memory.
-fn argon2_into(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> argon2::Result<()> {
+/// Runs argon2id into `out`, with this thread's reusable memory or a fresh
+/// buffer, as `memory` says.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: HashMemory,
+) -> argon2::Result<()> {
+    if memory == HashMemory::Release {
+        let mut blocks = vec![Block::default(); params.block_count()];
+        return argon2.hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice());
+    }
     BLOCKS.with_borrow_mut(|blocks| {
         if blocks.len() != params.block_count() {
             blocks.clear();
@@ -152,13 +183,13 @@ fn argon2_into(argon2: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8
     })
 }
 
-fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+fn hash_blocking(params: &Params, password: &str, memory: HashMemory) -> Result<String, HashError> {
     let failed = |e: &dyn std::fmt::Display| HashError(e.to_string());
     let mut salt = [0u8; SALT_BYTES];
     rand::rng().fill_bytes(&mut salt);
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    argon2_into(&argon2, params, password.as_bytes(), &salt, &mut out).map_err(|e| failed(&e))?;
+    argon2_into(&argon2, params, password.as_bytes(), &salt, &mut out, memory).map_err(|e| failed(&e))?;
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
@@ -171,7 +202,7 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
 
 /// Verifies with the parameters stored in the hash, so hashes made with
 /// older parameters keep working after a parameter change.
-fn verify_blocking(password: &str, phc: &str) -> bool {
+fn verify_blocking(password: &str, phc: &str, memory: HashMemory) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         tracing::error!("stored password hash is not a PHC string");
         return false;
@@ -182,7 +213,7 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
     let version = parsed.version.and_then(|v| Version::try_from(v).ok()).unwrap_or_default();
     let argon2 = Argon2::new(algorithm, version, params.clone());
     let mut out = vec![0u8; expected.len()];
-    if argon2_into(&argon2, &params, password.as_bytes(), salt.as_ref(), &mut out).is_err() {
+    if argon2_into(&argon2, &params, password.as_bytes(), salt.as_ref(), &mut out, memory).is_err() {
         return false;
     }
     // `Output`'s equality is constant-time.
@@ -224,6 +255,23 @@ mod tests {
         assert!(!hasher.verify("correct horse battery?", &reference).await);
         let ours = hasher.hash(&Password::parse("correct horse battery").unwrap()).await.unwrap();
         assert!(argon2::PasswordVerifier::verify_password(&Argon2::default(), b"correct horse battery", ours.as_str()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn both_memory_policies_make_and_check_the_same_hashes() {
+        let reuse = PasswordHasher::new();
+        let release = PasswordHasher::with_memory(HashMemory::Release);
+        let password = Password::parse("correct horse battery").unwrap();
+        assert!(release.verify("correct horse battery", &reuse.hash(&password).await.unwrap()).await);
+        assert!(reuse.verify("correct horse battery", &release.hash(&password).await.unwrap()).await);
+    }
+
+    #[test]
+    fn the_decoy_is_a_hash_with_the_current_parameters() {
+        let parsed = PasswordHash::new(DECOY_HASH).unwrap();
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (MEMORY_KIB, ITERATIONS, PARALLELISM));
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
     }
 
     #[tokio::test]

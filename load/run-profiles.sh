@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs shop-load's four profiles against a fresh local server and keeps
+# each JSON report.
+#
+#   load/run-profiles.sh embedded|dynamodb [results dir, default load/results]
+#
+# embedded: the default store and in-process cache. dynamodb: DynamoDB
+# Local and Redis, started here on free loopback ports. The server and the
+# load share this machine; the server is built with the fast profile and
+# started with rate limits high enough that one client IP is not limited.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source local-stack/lib.sh
+
+BACKEND="${1:-embedded}"
+RESULTS="${2:-load/results}"
+mkdir -p "$RESULTS"
+cargo build --profile fast -p local-stack -p load --quiet
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do stop_pid "$pid"; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+SERVER_ENV=(DATA_DIR="$WORK/data" LOG_LEVEL=warn ADMIN_EMAILS=load-admin@example.com
+    RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000)
+if [ "$BACKEND" = dynamodb ]; then
+    ensure_redis
+    ensure_dynamodb_local
+    REDIS_PORT=$(free_port); PIDS+=("$(start_redis "$REDIS_PORT")")
+    DYNAMODB_PORT=$(free_port); PIDS+=("$(start_dynamodb "$DYNAMODB_PORT")")
+    SERVER_ENV+=(STORE=dynamodb TABLE_NAME=shop-load AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+        CACHE_URL="redis://127.0.0.1:$REDIS_PORT")
+fi
+PORT=$(free_port)
+env "${SERVER_ENV[@]}" PORT="$PORT" target/fast/shop-local >"$WORK/server.log" 2>&1 &
+PIDS+=("$!")
+wait_for_port "$PORT" shop-local "${PIDS[-1]}"
+
+for profile in normal stress spike browse; do
+    echo "== $BACKEND / $profile"
+    target/fast/shop-load --base-url "http://127.0.0.1:$PORT" --profile "$profile" \
+        --json "$RESULTS/$BACKEND-$profile.json" || true
+done

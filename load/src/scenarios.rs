@@ -1,0 +1,141 @@
+//! The goose scenarios. Goose shares the virtual users among them by
+//! weight; each user runs its scenario's transactions in a loop with no
+//! think time. A request succeeds only with the status its scenario
+//! expects; any other status, and any transport error, is a failure.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use goose::config::GooseConfiguration;
+use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};
+use goose::prelude::*;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::options::Options;
+use crate::setup::{Fixtures, PASSWORD};
+
+static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Listing queries a storefront sends.
+const LISTINGS: &[&str] = &[
+    "/api/products", "/api/products?limit=50", "/api/products?category=Electronics",
+    "/api/products?category=Books&maxPrice=100", "/api/products?inStock=true&minPrice=20",
+    "/api/categories",
+];
+const SEARCHES: &[&str] = &["wireless", "laptop stand", "garden", "novel", "charger kit", "lamp"];
+
+pub fn install(fixtures: Fixtures) {
+    let _ = FIXTURES.set(fixtures);
+}
+
+fn fixtures() -> &'static Fixtures {
+    FIXTURES.get().expect("the setup phase ran before the attack")
+}
+
+fn pick<T>(items: &[T]) -> &T {
+    &items[rand::rng().random_range(0..items.len())]
+}
+
+/// Runs the attack and returns goose's metrics.
+pub async fn attack(options: &Options) -> Result<GooseMetrics, String> {
+    let mut config = GooseConfiguration::default();
+    config.host = Some(options.base_url.clone());
+    config.users = Some(options.users);
+    if options.ramp_up > 0 {
+        config.increase_time = Some(format!("{}s", options.ramp_up));
+    } else {
+        config.increase_rate = Some(options.users.to_string());
+    }
+    config.run_time = Some(format!("{}s", options.duration));
+    // Quiet goose's own report: ours follows. No control servers: nothing
+    // of this tool listens on a port.
+    config.quiet = 1;
+    config.no_print_metrics = true;
+    config.no_telnet = true;
+    config.no_gzip = true;
+    config.co_mitigation = Some(GooseCoordinatedOmissionMitigation::Average);
+    let weights = options.weights;
+    let mut attack = GooseAttack::initialize_with_config(config).map_err(|e| e.to_string())?;
+    let scenarios = [
+        (weights.registration, scenario!("registration").register_transaction(transaction!(register).set_name("register"))),
+        (
+            weights.browsing,
+            scenario!("browsing")
+                .register_transaction(transaction!(browse_list).set_name("list"))
+                .register_transaction(transaction!(browse_search).set_name("search"))
+                .register_transaction(transaction!(browse_product).set_name("product")),
+        ),
+        (weights.ordering, scenario!("ordering").register_transaction(transaction!(order_and_read).set_name("order"))),
+        (weights.health, scenario!("health").register_transaction(transaction!(health).set_name("health"))),
+    ];
+    for (weight, scenario) in scenarios {
+        if weight > 0 {
+            attack = attack.register_scenario(scenario.set_weight(weight).map_err(|e| e.to_string())?);
+        }
+    }
+    attack.execute().await.map_err(|e| e.to_string())
+}
+
+async fn send(user: &mut GooseUser, request: GooseRequest<'_>) -> Result<Option<Value>, Box<TransactionError>> {
+    let goose = user.request(request).await?;
+    Ok(match goose.response {
+        Ok(response) => response.json::<Value>().await.ok(),
+        Err(_) => None,
+    })
+}
+
+async fn register(user: &mut GooseUser) -> TransactionResult {
+    let n = REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
+    let body = json!({
+        "email": format!("load-{}-{n}@example.com", fixtures().run_id),
+        "password": PASSWORD,
+        "name": "Load User",
+    });
+    let builder = user.get_request_builder(&GooseMethod::Post, "/api/auth/register")?.json(&body);
+    let request = GooseRequest::builder().set_request_builder(builder).name("registration: register").expect_status_code(201).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+async fn browse_list(user: &mut GooseUser) -> TransactionResult {
+    let request = GooseRequest::builder().path(*pick(LISTINGS)).name("browsing: list").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+async fn browse_search(user: &mut GooseUser) -> TransactionResult {
+    let path = format!("/api/products?q={}", pick(SEARCHES).replace(' ', "+"));
+    let request = GooseRequest::builder().path(path.as_str()).name("browsing: search").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+async fn browse_product(user: &mut GooseUser) -> TransactionResult {
+    let path = format!("/api/products/{}", pick(&fixtures().products));
+    let request = GooseRequest::builder().path(path.as_str()).name("browsing: product").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+/// Places an order as a signed-in customer, then reads it back.
+async fn order_and_read(user: &mut GooseUser) -> TransactionResult {
+    let token = pick(&fixtures().customer_tokens).clone();
+    let body = json!({ "items": [{ "productId": pick(&fixtures().products), "quantity": 1 }] });
+    let builder = user.get_request_builder(&GooseMethod::Post, "/api/orders")?.bearer_auth(&token).json(&body);
+    let request = GooseRequest::builder().set_request_builder(builder).name("ordering: place").expect_status_code(201).build();
+    let Some(order) = send(user, request).await? else { return Ok(()) };
+    let Some(id) = order["id"].as_str() else { return Ok(()) };
+    let path = format!("/api/orders/{id}");
+    let builder = user.get_request_builder(&GooseMethod::Get, &path)?.bearer_auth(&token);
+    let request = GooseRequest::builder().set_request_builder(builder).name("ordering: read").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+async fn health(user: &mut GooseUser) -> TransactionResult {
+    let request = GooseRequest::builder().path("/health").name("health: check").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
