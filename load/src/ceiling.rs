@@ -36,25 +36,7 @@ pub async fn measure(base_url: &str, window: Duration) -> Result<Ceiling, String
 }
 
 fn hash_rate(threads: usize, window: Duration) -> f64 {
-    let hasher = PasswordHasher::new();
-    let started = Instant::now();
-    let total: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let hasher = hasher.clone();
-                scope.spawn(move || {
-                    let mut count = 0u64;
-                    while started.elapsed() < window {
-                        let _ = hasher.hash_on_this_thread("correct horse battery staple");
-                        count += 1;
-                    }
-                    count
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
-    });
-    total as f64 / started.elapsed().as_secs_f64()
+    PasswordHasher::new().hashes_per_second(threads, window)
 }
 
 /// 64 concurrent clients on `GET /health` for `window`.

@@ -4,30 +4,12 @@
 //!
 //! `cargo run --release -p shop --example argon2_rate [seconds]`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shop::auth::PasswordHasher;
 
 fn rate(threads: usize, window: Duration) -> f64 {
-    let hasher = PasswordHasher::new();
-    let started = Instant::now();
-    let total: u64 = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let hasher = hasher.clone();
-                scope.spawn(move || {
-                    let mut count = 0u64;
-                    while started.elapsed() < window {
-                        hasher.hash_on_this_thread("correct horse battery staple").expect("hash");
-                        count += 1;
-                    }
-                    count
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("worker")).sum()
-    });
-    total as f64 / started.elapsed().as_secs_f64()
+    PasswordHasher::new().hashes_per_second(threads, window)
 }
 
 fn main() {

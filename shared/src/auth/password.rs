@@ -100,6 +100,29 @@ impl PasswordHasher {
     pub fn hash_on_this_thread(&self, password: &str) -> Result<String, HashError> {
         hash_blocking(&self.params, password, self.memory)
     }
+
+    /// Hashes per second on `threads` threads hashing for `window`: the
+    /// ceiling of what register and login can reach on this machine (the
+    /// benchmark example and the load tester's ceiling).
+    pub fn hashes_per_second(&self, threads: usize, window: std::time::Duration) -> f64 {
+        let started = std::time::Instant::now();
+        let total: u64 = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut count = 0u64;
+                        while started.elapsed() < window {
+                            let _ = self.hash_on_this_thread("correct horse battery staple");
+                            count += 1;
+                        }
+                        count
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|worker| worker.join().unwrap_or(0)).sum()
+        });
+        total as f64 / started.elapsed().as_secs_f64()
+    }
 }
 
 impl Default for PasswordHasher {
