@@ -158,17 +158,11 @@ fn list_newest(txn: &ReadTransaction, query: &ProductQuery, page: &mut Vec<Produ
     let range = products
         .range::<&str>((Bound::Unbounded, upper.as_ref().map(String::as_str)))
         .map_err(internal)?;
-    for entry in range.rev() {
+    let candidates = range.rev().map(|entry| {
         let (_, bytes) = entry.map_err(internal)?;
-        let product = ProductRecord::from_bytes(bytes.value())?;
-        if query.matches(&product) {
-            page.push(product);
-            if page.len() > query.limit {
-                break;
-            }
-        }
-    }
-    Ok(())
+        ProductRecord::from_bytes(bytes.value()).map(Some)
+    });
+    fill_page(candidates, query, page)
 }
 
 /// Reads one category's products cheapest first, within the price range.
@@ -193,11 +187,24 @@ fn list_by_category(
         Bound::Unbounded => Bound::Unbounded,
     };
     let range = index.range((start, Bound::Included((category, max, MAX_ID)))).map_err(internal)?;
-    for entry in range {
+    let candidates = range.map(|entry| {
         let (key, _) = entry.map_err(internal)?;
-        let (_, _, id) = key.value();
-        let Some(bytes) = products.get(id).map_err(internal)? else { continue };
-        let product = ProductRecord::from_bytes(bytes.value())?;
+        let found = products.get(key.value().2).map_err(internal)?;
+        found.map(|bytes| ProductRecord::from_bytes(bytes.value())).transpose()
+    });
+    fill_page(candidates, query, page)
+}
+
+/// Takes candidates in listing order (`None`: an index entry whose product
+/// is gone) into `page` while they pass the filters, until it holds
+/// `limit + 1`: one past the page tells whether another page exists.
+fn fill_page(
+    candidates: impl Iterator<Item = Result<Option<Product>, StoreError>>,
+    query: &ProductQuery,
+    page: &mut Vec<Product>,
+) -> Result<(), StoreError> {
+    for candidate in candidates {
+        let Some(product) = candidate? else { continue };
         if query.matches(&product) {
             page.push(product);
             if page.len() > query.limit {
