@@ -18,15 +18,12 @@ cargo build --profile fast -p local-stack --quiet
 WORK="$(mktemp -d)"
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
-DATA_DIR="$WORK/data" PORT=$PORT LOG_LEVEL=warn ADMIN_EMAILS=bench-admin@example.com \
-    RATE_LIMIT_MAX=100000000 AUTH_RATE_LIMIT_MAX=100000000 target/fast/shop-local >"$WORK/server.log" 2>&1 &
-SERVER=$!
+SERVER=$(start_load_server "$PORT" "$WORK")
 trap 'stop_pid $SERVER; rm -rf "$WORK"' EXIT
-wait_for_port "$PORT" shop-local "$SERVER"
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 TOKEN=$(curl -sf "$BASE/api/auth/register" -H 'content-type: application/json' \
-    -d '{"email":"bench-admin@example.com","password":"correct horse battery","name":"Bench"}' | json '["token"]')
+    -d '{"email":"load-admin@example.com","password":"correct horse battery","name":"Bench"}' | json '["token"]')
 for category in Electronics Books Garden; do
     curl -sf "$BASE/api/categories" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
         -d "{\"name\":\"$category\"}" >/dev/null

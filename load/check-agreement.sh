@@ -19,11 +19,8 @@ cargo build --profile fast -p local-stack -p load --quiet
 WORK="$(mktemp -d)"
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
-DATA_DIR="$WORK/data" PORT=$PORT LOG_LEVEL=warn ADMIN_EMAILS=load-admin@example.com \
-    RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 target/fast/shop-local >"$WORK/server.log" 2>&1 &
-SERVER=$!
+SERVER=$(start_load_server "$PORT" "$WORK")
 trap 'stop_pid $SERVER; rm -rf "$WORK"' EXIT
-wait_for_port "$PORT" shop-local "$SERVER"
 
 # shop-load's p50/p99 (ms) of the one request name in its JSON report.
 load_percentiles() {

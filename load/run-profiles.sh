@@ -22,8 +22,7 @@ PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do stop_pid "$pid"; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-SERVER_ENV=(DATA_DIR="$WORK/data" LOG_LEVEL=warn ADMIN_EMAILS=load-admin@example.com
-    RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000)
+SERVER_ENV=()
 if [ "$BACKEND" = dynamodb ]; then
     ensure_redis
     ensure_dynamodb_local
@@ -33,9 +32,7 @@ if [ "$BACKEND" = dynamodb ]; then
         CACHE_URL="redis://127.0.0.1:$REDIS_PORT")
 fi
 PORT=$(free_port)
-env "${SERVER_ENV[@]}" PORT="$PORT" target/fast/shop-local >"$WORK/server.log" 2>&1 &
-PIDS+=("$!")
-wait_for_port "$PORT" shop-local "${PIDS[-1]}"
+PIDS+=("$(start_load_server "$PORT" "$WORK" "${SERVER_ENV[@]}")")
 
 for profile in normal stress spike browse; do
     echo "== $BACKEND / $profile"

@@ -111,3 +111,18 @@ stop_pid() {
     done
     kill -9 "$pid" 2>/dev/null || true
 }
+
+# start_load_server PORT DIR [VAR=VALUE ...]: the fast build of shop-local
+# for benchmarks, on 127.0.0.1:PORT with its data and log in DIR, per-IP
+# rate limits lifted (every load request comes from 127.0.0.1) and
+# load-admin@example.com as admin; extra variables override. Prints the PID.
+start_load_server() {
+    local port=$1 dir=$2
+    shift 2
+    env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn ADMIN_EMAILS=load-admin@example.com \
+        RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 "$@" \
+        "$REPO_DIR/target/fast/shop-local" >"$dir/server.log" 2>&1 &
+    local pid=$!
+    wait_for_port "$port" shop-local "$pid" || return 1
+    echo "$pid"
+}

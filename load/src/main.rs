@@ -28,7 +28,7 @@ mod scenarios;
 mod setup;
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -72,12 +72,11 @@ async fn run(options: options::Options) -> Result<bool, String> {
         ceiling.argon2_per_second, ceiling.cores, ceiling.health_rps
     );
     scenarios::install(fixtures);
-    let started = Instant::now();
     let progress = tokio::spawn(report::progress(options.ramp_up + options.duration));
     let metrics = scenarios::attack(&options).await?;
     progress.abort();
     eprintln!();
-    let report = report::Report::build(&options, &metrics, &ceiling, started.elapsed());
+    let report = report::Report::build(&options, &metrics, &ceiling);
     report.print();
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())?)

@@ -49,11 +49,9 @@ pub struct Report {
     pub users: usize,
     pub duration_s: f64,
     pub weights: Weights,
-    pub requests: u64,
-    pub failures: u64,
-    pub rps: f64,
-    pub success_rate: f64,
-    pub latency_ms: Latency,
+    /// `requests`, `failures`, `rps`, `success_rate`, `latency_ms` at top level.
+    #[serde(flatten)]
+    pub overall: Figures,
     pub scenarios: BTreeMap<String, Figures>,
     /// Per request name (`scenario: request`).
     pub requests_by_name: BTreeMap<String, Figures>,
@@ -97,7 +95,7 @@ impl Tally {
 }
 
 impl Report {
-    pub fn build(options: &Options, metrics: &GooseMetrics, ceiling: &Ceiling, _wall: Duration) -> Self {
+    pub fn build(options: &Options, metrics: &GooseMetrics, ceiling: &Ceiling) -> Self {
         let seconds = metrics.duration.max(1) as f64;
         let mut overall = Tally::new();
         let mut scenarios: BTreeMap<String, Tally> = BTreeMap::new();
@@ -151,18 +149,14 @@ impl Report {
             users: options.users,
             duration_s: seconds,
             weights: options.weights,
-            requests: total.requests,
-            failures: total.failures,
-            rps: total.rps,
-            success_rate: total.success_rate,
             scenarios: scenarios.iter().map(|(k, t)| (k.clone(), t.figures(seconds))).collect(),
             requests_by_name: names.iter().map(|(k, t)| (k.clone(), t.figures(seconds))).collect(),
-            latency_ms: total.latency_ms,
             errors,
             ceiling: ceiling.clone(),
             ceiling_rps,
             achieved_fraction: if ceiling_rps > 0.0 { total.rps / ceiling_rps } else { 0.0 },
             verdict: Verdict { passed, targets },
+            overall: total,
         }
     }
 
@@ -188,15 +182,8 @@ impl Report {
         for (name, figures) in &self.scenarios {
             row(name, figures);
         }
-        let overall = Figures {
-            requests: self.requests,
-            failures: self.failures,
-            rps: self.rps,
-            success_rate: self.success_rate,
-            latency_ms: Latency { ..self.latency_ms_copy() },
-        };
-        row("ALL", &overall);
-        println!("success rate {:.2} %", self.success_rate * 100.0);
+        row("ALL", &self.overall);
+        println!("success rate {:.2} %", self.overall.success_rate * 100.0);
         if !self.errors.is_empty() {
             println!("errors: {:?}", self.errors);
         }
@@ -213,11 +200,6 @@ impl Report {
              520-600 req/s, p95 698-902 ms at 200 users after tuning"
         );
         println!("{}: {}", if self.verdict.passed { "PASS" } else { "FAIL" }, self.verdict.targets);
-    }
-
-    fn latency_ms_copy(&self) -> Latency {
-        let l = &self.latency_ms;
-        Latency { avg: l.avg, p50: l.p50, p95: l.p95, p99: l.p99, max: l.max }
     }
 }
 

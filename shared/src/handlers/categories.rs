@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::cache::generational::Lookup;
 use crate::domain::{Category, CategoryName, Description, FieldErrors};
 use crate::error::ApiError;
-use crate::http::{json, parse_json};
+use crate::http::{json, json_bytes, parse_json};
 use crate::store::StoreError;
 
 pub const CACHE_SCOPE: &str = "categories";
@@ -41,11 +41,7 @@ pub async fn list(app: &App) -> Result<Response<Body>, ApiError> {
             body
         }
     };
-    Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "application/json")
-        .body(Body::Binary(body))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    json_bytes(StatusCode::OK, body)
 }
 
 pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiError> {

@@ -13,7 +13,7 @@ use crate::app::{App, Principal};
 use crate::domain::order::{TransitionError, order_total};
 use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, Role, UserId};
 use crate::error::ApiError;
-use crate::http::{json, parse_json, path_param};
+use crate::http::{json, json_bytes, parse_json, path_param, with_location};
 use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -140,15 +140,8 @@ async fn place(
         event = "order_placed",
         "order placed"
     );
-    let mut response = Response::builder()
-        .status(StatusCode::CREATED)
-        .header("content-type", "application/json")
-        .body(Body::Text(body))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Ok(location) = format!("/api/orders/{}", order.id).parse() {
-        response.headers_mut().insert(http::header::LOCATION, location);
-    }
-    Ok(response)
+    let response = json_bytes(StatusCode::CREATED, body)?;
+    Ok(with_location(response, &format!("/api/orders/{}", order.id)))
 }
 
 fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
@@ -162,12 +155,10 @@ fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiE
 }
 
 fn replay(status: u16, body: String) -> Result<Response<Body>, ApiError> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("idempotent-replayed", "true")
-        .body(Body::Text(body))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    let status = StatusCode::from_u16(status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = json_bytes(status, body)?;
+    response.headers_mut().insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+    Ok(response)
 }
 
 /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.

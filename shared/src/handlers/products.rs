@@ -16,7 +16,7 @@ use crate::cache::generational::Lookup;
 use crate::domain::catalog::{MAX_STOCK, category_key, parse_stock};
 use crate::domain::{CategoryName, Description, FieldErrors, Money, Product, ProductId, ProductName, StockChange};
 use crate::error::ApiError;
-use crate::http::{json, no_content, parse_json, path_param};
+use crate::http::{json, json_bytes, no_content, parse_json, path_param, with_location};
 use crate::store::{ProductUpdate, StoreError};
 
 /// The scope of every product listing page.
@@ -126,11 +126,8 @@ pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiEr
     app.store.create_product(&product).await?;
     app.catalog_cache.invalidate(LIST_SCOPE).await;
     tracing::info!(product_id = %product.id, event = "product_created", "product created");
-    let mut response = json(StatusCode::CREATED, &ProductView::from(&product))?;
-    if let Ok(location) = format!("/api/products/{}", product.id).parse() {
-        response.headers_mut().insert(http::header::LOCATION, location);
-    }
-    Ok(response)
+    let response = json(StatusCode::CREATED, &ProductView::from(&product))?;
+    Ok(with_location(response, &format!("/api/products/{}", product.id)))
 }
 
 pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -233,14 +230,6 @@ fn stock_change(stock: Option<Number>, delta: Option<Number>, errors: &mut Field
         }
         (None, None) => StockChange::Keep,
     }
-}
-
-fn json_bytes(status: StatusCode, body: Vec<u8>) -> Result<Response<Body>, ApiError> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Binary(body))
-        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// A strong validator: FNV-1a over the exact body bytes, so it changes

@@ -9,4 +9,4 @@ mod response;
 pub use body::parse_json;
 pub use cursor::CursorCodec;
 pub use request::{RequestMeta, bearer_token, path_param};
-pub use response::{apply_standard_headers, json, no_content, preflight};
+pub use response::{apply_standard_headers, json, json_bytes, no_content, preflight, with_location};

@@ -9,11 +9,25 @@ use crate::error::ApiError;
 /// A JSON response with `status`.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
     let body = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    json_bytes(status, body)
+}
+
+/// A response whose body is JSON serialised already: a cached page, a
+/// stored idempotent response.
+pub fn json_bytes(status: StatusCode, body: impl Into<Body>) -> Result<Response<Body>, ApiError> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Body::Text(body))
+        .body(body.into())
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Adds `Location: path`, where a 201 says the new resource lives.
+pub fn with_location(mut response: Response<Body>, path: &str) -> Response<Body> {
+    if let Ok(location) = HeaderValue::from_str(path) {
+        response.headers_mut().insert(http::header::LOCATION, location);
+    }
+    response
 }
 
 /// 204 No Content.
