@@ -44,6 +44,18 @@ ensure_dynamodb_local() {
     fi
 }
 
+# report_free_disk: logs the free space where the build goes, and warns when
+# it is short of what a clean test run takes (about 8 GiB: the debug target,
+# one release Lambda build, the Python venv, DynamoDB Local).
+report_free_disk() {
+    local free_kib
+    free_kib=$(df -Pk "$REPO_DIR" | awk 'NR == 2 { print $4 }')
+    log "free disk space at $REPO_DIR: $((free_kib / 1024 / 1024)) GiB"
+    if [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
+        log "warning: under 8 GiB free; a clean test run may fail for lack of space"
+    fi
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
