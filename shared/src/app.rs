@@ -144,8 +144,16 @@ impl App {
             })
         })?;
         let user_id = claims.user_id().ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
-        if self.store.is_token_revoked(&claims.jti).await? {
+        let standing = self.store.token_standing(user_id, &claims.jti).await?;
+        if standing.revoked {
             return Err(ApiError::Unauthorized("token has been revoked".into()));
+        }
+        match standing.session_version {
+            None => return Err(ApiError::Unauthorized("user no longer exists".into())),
+            Some(current) if current != claims.ver => {
+                return Err(ApiError::Unauthorized("token was signed out by a password change".into()));
+            }
+            Some(_) => {}
         }
         Ok(Principal { user_id, role: claims.role, claims })
     }

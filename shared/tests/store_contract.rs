@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use shop::domain::{Email, Role, User, UserId, UserName};
-use shop::store::{Store, StoreError, UserStore};
+use shop::store::{Store, StoreError, TokenStanding, UserStore};
 use time::{Duration, OffsetDateTime};
 
 fn user(email: &str) -> User {
@@ -17,6 +17,7 @@ fn user(email: &str) -> User {
         name: UserName::parse("Ada Lovelace").unwrap(),
         role: Role::Customer,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        session_version: 0,
         created_at: now,
         updated_at: now,
     }
@@ -87,11 +88,26 @@ async fn updating_a_missing_user_is_not_found(store: Arc<dyn Store>) {
 }
 
 async fn a_revoked_token_stays_revoked(store: Arc<dyn Store>) {
+    let ada = user("revoked@example.com");
+    store.create_user(&ada).await.unwrap();
     let jti = uuid::Uuid::new_v4().to_string();
-    assert!(!store.is_token_revoked(&jti).await.unwrap());
+    let live = TokenStanding { revoked: false, session_version: Some(0) };
+    assert_eq!(store.token_standing(ada.id, &jti).await.unwrap(), live);
     store.revoke_token(&jti, OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
-    assert!(store.is_token_revoked(&jti).await.unwrap());
-    assert!(!store.is_token_revoked("another").await.unwrap());
+    assert!(store.token_standing(ada.id, &jti).await.unwrap().revoked);
+    assert_eq!(store.token_standing(ada.id, "another").await.unwrap(), live);
+}
+
+async fn a_token_stands_on_its_users_current_session_version(store: Arc<dyn Store>) {
+    let mut ada = user("sessions@example.com");
+    store.create_user(&ada).await.unwrap();
+    ada.session_version = 7;
+    store.update_user(&ada, &ada.email.clone()).await.unwrap();
+    let standing = store.token_standing(ada.id, "some-jti").await.unwrap();
+    assert_eq!(standing, TokenStanding { revoked: false, session_version: Some(7) });
+    assert_eq!(store.user_by_id(ada.id).await.unwrap().unwrap().session_version, 7);
+    let nobody = store.token_standing(UserId::new(), "some-jti").await.unwrap();
+    assert_eq!(nobody.session_version, None, "{}", store.kind());
 }
 
 async fn every_adapter_answers_a_ping(store: Arc<dyn Store>) {
@@ -133,5 +149,6 @@ store_contract!(
     changing_to_a_taken_email_changes_nothing,
     updating_a_missing_user_is_not_found,
     a_revoked_token_stays_revoked,
+    a_token_stands_on_its_users_current_session_version,
     every_adapter_answers_a_ping,
 );

@@ -148,13 +148,12 @@ async fn an_expired_token_is_refused() {
 async fn a_token_is_refused_after_logout_and_others_keep_working() {
     let app = TestApp::spawn().await;
     let (first, user) = app.signed_up_customer().await;
-    let second = expect_status(app.login(user["email"].as_str().unwrap(), PASSWORD).await, StatusCode::OK).await;
-    let second = second["token"].as_str().unwrap();
+    let second = app.token_for(user["email"].as_str().unwrap(), PASSWORD).await;
     expect_status(app.logout(&first).await, StatusCode::NO_CONTENT).await;
     let body = expect_error(app.profile(&first).await, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["error"], "token has been revoked");
     expect_error(app.logout(&first).await, StatusCode::UNAUTHORIZED).await;
-    expect_status(app.profile(second).await, StatusCode::OK).await;
+    expect_status(app.profile(&second).await, StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -198,9 +197,34 @@ async fn a_new_password_needs_the_current_one() {
     expect_status(app.login(email, PASSWORD).await, StatusCode::OK).await;
 
     let right = json!({"password": "brand new secret", "currentPassword": PASSWORD});
-    expect_status(app.update_profile(&token, right).await, StatusCode::OK).await;
+    let changed = expect_status(app.update_profile(&token, right).await, StatusCode::OK).await;
+    assert!(changed["token"].is_string(), "a password change hands back a new token: {changed}");
     expect_status(app.login(email, "brand new secret").await, StatusCode::OK).await;
     expect_error(app.login(email, PASSWORD).await, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn a_password_change_signs_out_every_older_session() {
+    let app = TestApp::spawn().await;
+    let (first, user) = app.signed_up_customer().await;
+    let email = user["email"].as_str().unwrap();
+    let second = app.token_for(email, PASSWORD).await;
+
+    let renamed = expect_status(app.update_profile(&first, json!({"name": "Renamed"})).await, StatusCode::OK).await;
+    assert!(renamed.get("token").is_none(), "no new token without a password change: {renamed}");
+    expect_status(app.profile(&second).await, StatusCode::OK).await;
+
+    let change = json!({"password": "brand new secret", "currentPassword": PASSWORD});
+    let changed = expect_status(app.update_profile(&first, change).await, StatusCode::OK).await;
+    let fresh = changed["token"].as_str().unwrap().to_owned();
+    for stale in [&first, &second] {
+        let refused = expect_error(app.profile(stale).await, StatusCode::UNAUTHORIZED).await;
+        assert!(refused["error"].as_str().unwrap().contains("password change"), "{refused}");
+    }
+    let profile = expect_status(app.profile(&fresh).await, StatusCode::OK).await;
+    assert_eq!(profile["user"]["name"], "Renamed");
+    let after = app.token_for(email, "brand new secret").await;
+    expect_status(app.profile(&after).await, StatusCode::OK).await;
 }
 
 #[tokio::test]

@@ -111,6 +111,12 @@ impl TestApp {
         self.request(Method::POST, "/api/auth/login").json(&body).send().await.unwrap()
     }
 
+    /// Logs in (200 expected) and returns the new token.
+    pub async fn token_for(&self, email: &str, password: &str) -> String {
+        let body = expect_status(self.login(email, password).await, StatusCode::OK).await;
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn profile(&self, token: &str) -> Response {
         self.request(Method::GET, "/api/auth/profile").bearer_auth(token).send().await.unwrap()
     }

@@ -22,6 +22,11 @@ pub struct Claims {
     pub iat: i64,
     /// Token id: what logout revokes.
     pub jti: String,
+    /// The user's session version at issue: a password change moves the
+    /// user's on and so retires this token. Absent in tokens issued before
+    /// the claim existed, which were all issued under version 0.
+    #[serde(default)]
+    pub ver: u32,
 }
 
 impl Claims {
@@ -85,6 +90,7 @@ impl TokenService {
             exp: now + i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iat: now,
             jti: Uuid::new_v4().to_string(),
+            ver: user.session_version,
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok(IssuedToken { token, claims })
@@ -118,6 +124,7 @@ mod tests {
             name: UserName::parse("Ada").unwrap(),
             role,
             password_hash: String::new(),
+            session_version: 0,
             created_at: now,
             updated_at: now,
         }
@@ -136,6 +143,23 @@ mod tests {
         assert_eq!(claims.user_id(), Some(user.id));
         assert_eq!(claims.role, Role::Admin);
         assert_eq!(claims.exp - claims.iat, 3600);
+    }
+
+    #[test]
+    fn a_token_carries_its_users_session_version() {
+        let mut user = user(Role::Customer);
+        user.session_version = 3;
+        let token = service().issue(&user).unwrap().token;
+        assert_eq!(service().verify(&token).unwrap().ver, 3);
+    }
+
+    #[test]
+    fn a_token_from_before_session_versions_is_at_version_zero() {
+        let claims = service().issue(&user(Role::Customer)).unwrap().claims;
+        let mut payload = serde_json::to_value(&claims).unwrap();
+        payload.as_object_mut().unwrap().remove("ver");
+        let token = encode(&Header::new(Algorithm::HS256), &payload, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert_eq!(service().verify(&token).unwrap().ver, 0);
     }
 
     #[test]

@@ -1,44 +1,20 @@
 //! The catalog: categories and products, with their validation rules and
 //! the product search semantics both store adapters share.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::id::time_ordered_id;
 use super::money::Money;
 
 /// Largest stock a product may hold: fits every adapter's number type.
 pub const MAX_STOCK: u64 = 1_000_000_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ProductId(pub Uuid);
-
-impl ProductId {
-    /// UUID v7: ids sort by creation time, which "newest first" relies on.
-    pub fn new() -> Self {
-        ProductId(Uuid::now_v7())
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::parse_str(raw).ok().map(ProductId)
-    }
-}
-
-impl Default for ProductId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Hyphenated lower-case: the form whose byte order is time order.
-        self.0.hyphenated().fmt(f)
-    }
-}
+time_ordered_id!(
+    /// A product's id.
+    ProductId
+);
 
 fn bounded_text(raw: &str, min: usize, max: usize, allow_newlines: bool) -> Result<String, String> {
     let text = raw.trim();

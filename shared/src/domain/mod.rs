@@ -3,6 +3,7 @@
 //! types has passed its validation.
 
 pub mod catalog;
+mod id;
 pub mod money;
 pub mod order;
 pub mod user;

@@ -1,13 +1,12 @@
 //! Orders: validated order lines, exact totals and the status workflow.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use super::catalog::ProductId;
+use super::id::time_ordered_id;
 use super::money::Money;
 use super::user::{Role, UserId};
 
@@ -17,32 +16,10 @@ pub const MAX_LINES: usize = 50;
 /// Most units of one product in one order.
 pub const MAX_QUANTITY: u64 = 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct OrderId(pub Uuid);
-
-impl OrderId {
-    /// UUID v7: ids sort by creation time, which "newest first" relies on.
-    pub fn new() -> Self {
-        OrderId(Uuid::now_v7())
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::parse_str(raw).ok().map(OrderId)
-    }
-}
-
-impl Default for OrderId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+time_ordered_id!(
+    /// An order's id.
+    OrderId
+);
 
 /// Where an order is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,34 +4,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-/// A user's id: a UUID v7, so ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(pub Uuid);
+use super::id::time_ordered_id;
 
-impl UserId {
-    pub fn new() -> Self {
-        UserId(Uuid::now_v7())
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::parse_str(raw).ok().map(UserId)
-    }
-}
-
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+time_ordered_id!(
+    /// A user's id.
+    UserId
+);
 
 /// An email address, trimmed and lower-cased, so uniqueness is
 /// case-insensitive by construction.
@@ -164,6 +143,10 @@ pub struct User {
     pub name: UserName,
     pub role: Role,
     pub password_hash: String,
+    /// Moves on with every password change. Tokens carry the version they
+    /// were issued under, so a password change signs out every session
+    /// issued before it.
+    pub session_version: u32,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::views::UserView;
 use crate::app::App;
+use crate::auth::IssuedToken;
 use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName};
 use crate::error::ApiError;
 use crate::http::{json, no_content, parse_json};
@@ -50,6 +51,11 @@ struct AuthResponse {
 #[derive(Serialize)]
 struct ProfileResponse {
     user: UserView,
+    /// After a password change only: the caller's new token, since every
+    /// token issued before the change, the caller's own included, is now
+    /// refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
 /// `POST /api/auth/register` -> 201 `{token, user}`.
@@ -69,7 +75,16 @@ pub async fn register(app: &App, request: Request) -> Result<Response<Body>, Api
     };
     let password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
-    let user = User { id: UserId::new(), email, name, role, password_hash, created_at: now, updated_at: now };
+    let user = User {
+        id: UserId::new(),
+        email,
+        name,
+        role,
+        password_hash,
+        session_version: 0,
+        created_at: now,
+        updated_at: now,
+    };
     app.store.create_user(&user).await.map_err(email_conflict)?;
     tracing::info!(user_id = %user.id, role = role.as_str(), event = "user_registered", "user registered");
     respond_with_token(app, StatusCode::CREATED, &user)
@@ -98,13 +113,15 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, ApiErr
 /// `GET /api/auth/profile` -> 200 `{user}`.
 pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let user = current_user(app, &request).await?;
-    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user) })
+    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user), token: None })
 }
 
 /// `PUT /api/auth/profile` -> 200 `{user}`. A new password needs the
-/// current one.
+/// current one, signs out every session and comes back with a new token:
+/// 200 `{user, token}`.
 pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let mut user = current_user(app, &request).await?;
+    let session_version_before = user.session_version;
     let body: ProfileUpdateRequest = parse_json(&request, app.config.max_body_bytes)?;
     if body.name.is_none() && body.email.is_none() && body.password.is_none() {
         return Err(ApiError::bad_request("nothing to update: send name, email or password"));
@@ -125,7 +142,9 @@ pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body
             return Err(ApiError::Unauthorized("current password is incorrect".into()));
         }
         user.password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        user.session_version = user.session_version.wrapping_add(1);
     }
+    let password_changed = user.session_version != session_version_before;
     let previous_email = user.email.clone();
     if let Some(name) = name {
         user.name = name;
@@ -138,7 +157,13 @@ pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body
         StoreError::NotFound => ApiError::Unauthorized("user no longer exists".into()),
         other => email_conflict(other),
     })?;
-    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user) })
+    let token = if password_changed {
+        tracing::info!(user_id = %user.id, event = "password_changed", "password changed; older sessions signed out");
+        Some(issue_token(app, &user)?.token)
+    } else {
+        None
+    };
+    json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user), token })
 }
 
 /// `POST /api/auth/logout` -> 204; the token is refused from now on.
@@ -157,8 +182,12 @@ async fn current_user(app: &App, request: &Request) -> Result<User, ApiError> {
 }
 
 fn respond_with_token(app: &App, status: StatusCode, user: &User) -> Result<Response<Body>, ApiError> {
-    let issued = app.tokens.issue(user).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let issued = issue_token(app, user)?;
     json(status, &AuthResponse { token: issued.token, user: UserView::from(user) })
+}
+
+fn issue_token(app: &App, user: &User) -> Result<IssuedToken, ApiError> {
+    app.tokens.issue(user).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn email_conflict(err: StoreError) -> ApiError {

@@ -68,7 +68,20 @@ pub trait UserStore: Send + Sync {
     /// dead anyway and the record may be dropped.
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
 
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+    /// What the store says of a token `jti` presented for `user`: revoked
+    /// by a logout, and the user's session version now. One consistent
+    /// look, made for every authenticated request.
+    async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError>;
+}
+
+/// The stored facts a signed, unexpired token is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenStanding {
+    /// The token was revoked by a logout.
+    pub revoked: bool,
+    /// The user's session version now; `None` when the user no longer
+    /// exists.
+    pub session_version: Option<u32>,
 }
 
 /// The new values of an updated product. Everything but the stock is

@@ -106,6 +106,7 @@ pub(super) fn user_to_item(user: &User) -> Item {
         ("name".to_owned(), s(user.name.as_str())),
         ("role".to_owned(), s(user.role.as_str())),
         ("passwordHash".to_owned(), s(user.password_hash.clone())),
+        ("sessionVersion".to_owned(), AttributeValue::N(user.session_version.to_string())),
         ("createdAt".to_owned(), timestamp(user.created_at)),
         ("updatedAt".to_owned(), timestamp(user.updated_at)),
     ]);
@@ -120,9 +121,20 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         name: UserName::parse(&attr_s(item, "name")?).map_err(|e| corrupt("name", e))?,
         role: Role::parse(&attr_s(item, "role")?).ok_or_else(|| corrupt("role", "unknown".into()))?,
         password_hash: attr_s(item, "passwordHash")?,
+        session_version: session_version(item)?,
         created_at: attr_time(item, "createdAt")?,
         updated_at: attr_time(item, "updatedAt")?,
     })
+}
+
+/// A user item's session version; users written before the attribute
+/// existed are at version 0.
+pub(super) fn session_version(item: &Item) -> Result<u32, StoreError> {
+    match item.get("sessionVersion") {
+        None => Ok(0),
+        Some(_) => u32::try_from(attr_u64(item, "sessionVersion")?)
+            .map_err(|_| StoreError::Internal("user item sessionVersion: out of range".into())),
+    }
 }
 
 pub(super) fn email_claim(email: &Email, owner: UserId) -> Item {
@@ -272,6 +284,7 @@ mod tests {
             name: UserName::parse("Ada").unwrap(),
             role: Role::Admin,
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            session_version: 0,
             created_at: now,
             updated_at: now,
         };

@@ -4,7 +4,7 @@
 //!
 //! | item | `PK` | `SK` | notes |
 //! | --- | --- | --- | --- |
-//! | user | `USER#<id>` | `PROFILE` | user by id |
+//! | user | `USER#<id>` | `PROFILE` | user by id; `sessionVersion` checked with every token |
 //! | email claim | `EMAIL#<email>` | `EMAIL` | `userId`; uniqueness and user by email |
 //! | revoked token | `TOKEN#<jti>` | `REVOKED` | `expiresAt` is the table's TTL attribute |
 //! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |

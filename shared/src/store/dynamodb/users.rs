@@ -8,7 +8,7 @@ use super::errors::{classify, transaction_conflict};
 use super::items::{self, Key, attr_s, user_from_item, user_to_item};
 use super::DynamoStore;
 use crate::domain::{Email, User, UserId};
-use crate::store::{StoreError, UserStore};
+use crate::store::{StoreError, TokenStanding, UserStore};
 
 #[async_trait]
 impl UserStore for DynamoStore {
@@ -78,8 +78,20 @@ impl UserStore for DynamoStore {
             .map_err(classify)
     }
 
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(self.get(Key::revoked_token(jti)).await?.is_some())
+    async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError> {
+        // Two point reads at once: the latency of one round trip. Only the
+        // session version is read of the user item, not its password hash.
+        let session = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::user(user).into_item()))
+            .projection_expression("PK, sessionVersion")
+            .consistent_read(true)
+            .send();
+        let (session, revocation) = tokio::join!(session, self.get(Key::revoked_token(jti)));
+        let session_version = session.map_err(classify)?.item.map(|item| items::session_version(&item)).transpose()?;
+        Ok(TokenStanding { revoked: revocation?.is_some(), session_version })
     }
 }
 

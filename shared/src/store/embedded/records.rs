@@ -23,6 +23,9 @@ pub(super) struct UserRecord {
     name: String,
     role: Role,
     password_hash: String,
+    /// Absent in records written before it existed: version 0.
+    #[serde(default)]
+    session_version: u32,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -37,6 +40,7 @@ impl From<&User> for UserRecord {
             name: user.name.as_str().to_owned(),
             role: user.role,
             password_hash: user.password_hash.clone(),
+            session_version: user.session_version,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }
@@ -57,6 +61,7 @@ impl UserRecord {
             name: UserName::parse(&record.name).map_err(&corrupt)?,
             role: record.role,
             password_hash: record.password_hash,
+            session_version: record.session_version,
             created_at: record.created_at,
             updated_at: record.updated_at,
         })

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::records::UserRecord;
 use super::{EmbeddedStore, REVOKED_TOKENS, USER_EMAILS, USERS, internal};
 use crate::domain::{Email, User, UserId};
-use crate::store::{StoreError, UserStore};
+use crate::store::{StoreError, TokenStanding, UserStore};
 
 #[async_trait]
 impl UserStore for EmbeddedStore {
@@ -96,12 +96,18 @@ impl UserStore for EmbeddedStore {
         .await
     }
 
-    async fn is_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+    async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError> {
         let jti = jti.to_owned();
         self.blocking(move |db| {
+            // One read transaction: the revocation and the version come
+            // from the same snapshot.
             let txn = db.begin_read().map_err(internal)?;
             let revoked = txn.open_table(REVOKED_TOKENS).map_err(internal)?;
-            Ok(revoked.get(jti.as_str()).map_err(internal)?.is_some())
+            let revoked = revoked.get(jti.as_str()).map_err(internal)?.is_some();
+            let users = txn.open_table(USERS).map_err(internal)?;
+            let found = users.get(user.to_string().as_str()).map_err(internal)?;
+            let user = found.map(|bytes| UserRecord::from_bytes(bytes.value())).transpose()?;
+            Ok(TokenStanding { revoked, session_version: user.map(|user| user.session_version) })
         })
         .await
     }
