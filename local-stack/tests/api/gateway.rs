@@ -29,6 +29,41 @@ async fn health_is_degraded_but_up_when_the_cache_is_down() {
     expect_status(response, StatusCode::OK).await;
 }
 
+/// The TLS-only Redis that local-stack/test-all.sh starts, and the CA file
+/// that signed its certificate. `None` (a skip with a note) only outside CI.
+fn tls_redis() -> Option<(String, String)> {
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    match (variable("SHOP_TEST_REDIS_TLS_URL"), variable("SHOP_TEST_REDIS_TLS_CA")) {
+        (Some(url), Some(ca)) => Some((url, ca)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("SHOP_TEST_REDIS_TLS_URL and SHOP_TEST_REDIS_TLS_CA must be set under CI=true")
+        }
+        _ => {
+            eprintln!("note: no TLS Redis named; skipping (run local-stack/test-all.sh)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_cache_is_reached_over_verified_tls() {
+    // ElastiCache Serverless speaks TLS only (rediss://), with a certificate
+    // from a public CA in the system's trust store; here the trust store is
+    // SSL_CERT_FILE naming the test CA.
+    let Some((url, ca)) = tls_redis() else { return };
+    let app = TestApp::spawn_with(&[("CACHE_URL", &url), ("SSL_CERT_FILE", &ca)]).await;
+    let body = expect_status(app.health().await, StatusCode::OK).await;
+    assert_eq!(body["checks"]["cache"], "ok", "{body}");
+    let (token, _) = app.signed_up_customer().await;
+    expect_status(app.profile(&token).await, StatusCode::OK).await;
+
+    // A server that does not trust the CA refuses the cache: the
+    // certificate is verified, not merely encrypted to.
+    let untrusting = TestApp::spawn_with(&[("CACHE_URL", &url), ("SSL_CERT_FILE", "/dev/null")]).await;
+    let body = expect_status(untrusting.health().await, StatusCode::OK).await;
+    assert_eq!(body["checks"]["cache"], "down", "{body}");
+}
+
 #[tokio::test]
 async fn past_the_auth_limit_requests_get_429_with_retry_after() {
     let app = TestApp::spawn_with(&[("AUTH_RATE_LIMIT_MAX", "3"), ("RATE_LIMIT_WINDOW_SECONDS", "600")]).await;

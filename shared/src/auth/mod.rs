@@ -1,6 +1,7 @@
 //! Authentication building blocks: argon2id password hashing, HS256 tokens
 //! and the signing secret.
 
+mod jwt_hmac;
 mod password;
 mod secret;
 mod token;

@@ -67,6 +67,7 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        super::jwt_hmac::install();
         // HS256 only: a token whose header names another algorithm, `none`
         // included, is refused before its signature is looked at.
         let mut validation = Validation::new(Algorithm::HS256);

@@ -31,6 +31,10 @@ impl RedisCache {
     /// connecting: the first command connects, so a cache that is down at
     /// start does not keep the API from starting.
     pub fn connect(url: &str) -> Result<Self, CacheError> {
+        // redis-rs builds its rustls config from the process-wide crypto
+        // provider; name ring rather than rely on it being the only one
+        // compiled in (a host build may link aws-lc through other crates).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(url).map_err(|e| CacheError(format!("CACHE_URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))

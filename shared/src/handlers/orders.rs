@@ -176,7 +176,7 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
 fn fingerprint(lines: &OrderLines) -> String {
     let mut canonical: Vec<String> = lines.lines().iter().map(|(id, quantity)| format!("{id}:{quantity}")).collect();
     canonical.sort();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.join(",").as_bytes());
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.join(",").as_bytes());
     digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

@@ -5,7 +5,7 @@
 //! can hold it and send it back, but any change to it, or its use with other
 //! filters, is a 400, never a surprising page.
 
-use aws_lc_rs::hmac;
+use ring::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;

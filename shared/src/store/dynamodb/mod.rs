@@ -31,7 +31,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::{Store, StoreError};
@@ -99,6 +100,12 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The SDK's HTTP client: rustls on ring (not the default aws-lc), trusting
+/// the system's root certificates, and plain HTTP for a local endpoint.
+fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -106,7 +113,8 @@ fn env(name: &str) -> Option<String> {
 /// The full AWS configuration chain (profiles, SSO, instance metadata...).
 #[cfg(feature = "aws-config")]
 async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).timeout_config(timeouts());
     if let Some(endpoint) = &config.dynamodb_endpoint {
         loader = loader.endpoint_url(endpoint);
         if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
@@ -129,6 +137,7 @@ async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
     };
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(credentials)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard())
