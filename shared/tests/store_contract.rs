@@ -56,13 +56,13 @@ async fn concurrent_registrations_of_one_email_have_exactly_one_winner(store: Ar
 }
 
 async fn changing_the_email_releases_the_old_one(store: Arc<dyn Store>) {
-    let mut ada = user("ada.old@example.com");
-    store.create_user(&ada).await.unwrap();
-    let previous = ada.email.clone();
+    let previous = user("ada.old@example.com");
+    store.create_user(&previous).await.unwrap();
+    let mut ada = previous.clone();
     ada.email = Email::parse("ada.new@example.com").unwrap();
     ada.name = UserName::parse("Countess of Lovelace").unwrap();
     store.update_user(&ada, &previous).await.unwrap();
-    assert!(store.user_by_email(&previous).await.unwrap().is_none());
+    assert!(store.user_by_email(&previous.email).await.unwrap().is_none());
     assert_eq!(store.user_by_email(&ada.email).await.unwrap().as_ref(), Some(&ada));
     assert_eq!(store.user_by_id(ada.id).await.unwrap(), Some(ada));
     store.create_user(&user("ada.old@example.com")).await.expect("the released email is free");
@@ -75,7 +75,7 @@ async fn changing_to_a_taken_email_changes_nothing(store: Arc<dyn Store>) {
     let mut changed = original.clone();
     changed.email = Email::parse("taken@example.com").unwrap();
     changed.name = UserName::parse("Someone Else").unwrap();
-    let result = store.update_user(&changed, &original.email).await;
+    let result = store.update_user(&changed, &original).await;
     assert!(matches!(result, Err(StoreError::EmailTaken)), "{}: {result:?}", store.kind());
     assert_eq!(store.user_by_id(original.id).await.unwrap().as_ref(), Some(&original));
     assert_eq!(store.user_by_email(&original.email).await.unwrap(), Some(original));
@@ -83,8 +83,35 @@ async fn changing_to_a_taken_email_changes_nothing(store: Arc<dyn Store>) {
 
 async fn updating_a_missing_user_is_not_found(store: Arc<dyn Store>) {
     let ghost = user("ghost@example.com");
-    let result = store.update_user(&ghost, &ghost.email).await;
+    let result = store.update_user(&ghost, &ghost).await;
     assert!(matches!(result, Err(StoreError::NotFound)), "{}: {result:?}", store.kind());
+}
+
+async fn a_write_based_on_a_stale_read_never_undoes_a_password_or_email_change(store: Arc<dyn Store>) {
+    let read = user("stale@example.com");
+    store.create_user(&read).await.unwrap();
+    // Someone changes the password after `read` was taken...
+    let mut new_password = read.clone();
+    new_password.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into();
+    new_password.session_version = 1;
+    store.update_user(&new_password, &read).await.unwrap();
+    // ...so a rename based on `read` must not write the old hash back.
+    let mut renamed = read.clone();
+    renamed.name = UserName::parse("Stale Writer").unwrap();
+    let result = store.update_user(&renamed, &read).await;
+    assert!(matches!(result, Err(StoreError::UserChanged)), "{}: {result:?}", store.kind());
+    assert_eq!(store.user_by_id(read.id).await.unwrap().as_ref(), Some(&new_password));
+
+    // The same for an email change that came in between.
+    let mut moved = new_password.clone();
+    moved.email = Email::parse("moved@example.com").unwrap();
+    store.update_user(&moved, &new_password).await.unwrap();
+    let mut also_moved = new_password.clone();
+    also_moved.email = Email::parse("elsewhere@example.com").unwrap();
+    let result = store.update_user(&also_moved, &new_password).await;
+    assert!(matches!(result, Err(StoreError::UserChanged)), "{}: {result:?}", store.kind());
+    assert_eq!(store.user_by_id(read.id).await.unwrap().as_ref(), Some(&moved));
+    assert!(store.user_by_email(&also_moved.email).await.unwrap().is_none(), "{}", store.kind());
 }
 
 async fn a_revoked_token_stays_revoked(store: Arc<dyn Store>) {
@@ -99,10 +126,11 @@ async fn a_revoked_token_stays_revoked(store: Arc<dyn Store>) {
 }
 
 async fn a_token_stands_on_its_users_current_session_version(store: Arc<dyn Store>) {
-    let mut ada = user("sessions@example.com");
-    store.create_user(&ada).await.unwrap();
+    let read = user("sessions@example.com");
+    store.create_user(&read).await.unwrap();
+    let mut ada = read.clone();
     ada.session_version = 7;
-    store.update_user(&ada, &ada.email.clone()).await.unwrap();
+    store.update_user(&ada, &read).await.unwrap();
     let standing = store.token_standing(ada.id, "some-jti").await.unwrap();
     assert_eq!(standing, TokenStanding { revoked: false, session_version: Some(7) });
     assert_eq!(store.user_by_id(ada.id).await.unwrap().unwrap().session_version, 7);
@@ -148,6 +176,7 @@ store_contract!(
     changing_the_email_releases_the_old_one,
     changing_to_a_taken_email_changes_nothing,
     updating_a_missing_user_is_not_found,
+    a_write_based_on_a_stale_read_never_undoes_a_password_or_email_change,
     a_revoked_token_stays_revoked,
     a_token_stands_on_its_users_current_session_version,
     every_adapter_answers_a_ping,

@@ -120,8 +120,8 @@ pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, ApiE
 /// current one, signs out every session and comes back with a new token:
 /// 200 `{user, token}`.
 pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let mut user = current_user(app, &request).await?;
-    let session_version_before = user.session_version;
+    let previous = current_user(app, &request).await?;
+    let mut user = previous.clone();
     let body: ProfileUpdateRequest = parse_json(&request, app.config.max_body_bytes)?;
     if body.name.is_none() && body.email.is_none() && body.password.is_none() {
         return Err(ApiError::bad_request("nothing to update: send name, email or password"));
@@ -144,8 +144,7 @@ pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body
         user.password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
         user.session_version = user.session_version.wrapping_add(1);
     }
-    let password_changed = user.session_version != session_version_before;
-    let previous_email = user.email.clone();
+    let password_changed = user.session_version != previous.session_version;
     if let Some(name) = name {
         user.name = name;
     }
@@ -153,8 +152,11 @@ pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body
         user.email = email;
     }
     user.updated_at = OffsetDateTime::now_utc();
-    app.store.update_user(&user, &previous_email).await.map_err(|err| match err {
+    app.store.update_user(&user, &previous).await.map_err(|err| match err {
         StoreError::NotFound => ApiError::Unauthorized("user no longer exists".into()),
+        StoreError::UserChanged => {
+            ApiError::Conflict("the profile's email or password changed meanwhile; reload it and try again".into())
+        }
         other => email_conflict(other),
     })?;
     let token = if password_changed {

@@ -42,6 +42,10 @@ pub enum StoreError {
     /// concurrent change won.
     #[error("order status changed concurrently")]
     StatusChanged,
+    /// The user's password changed since the user was read: a write based
+    /// on that read would bring the old password back.
+    #[error("user changed concurrently")]
+    UserChanged,
     /// A stored record cannot be read back, or another unexpected failure.
     #[error("store failure: {0}")]
     Internal(String),
@@ -58,11 +62,14 @@ pub trait UserStore: Send + Sync {
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
 
-    /// Replaces an existing user. When the email changed, the old one is
-    /// released and the new one claimed in the same atomic write
-    /// ([`StoreError::EmailTaken`] if someone holds it); [`StoreError::NotFound`]
-    /// when the user does not exist.
-    async fn update_user(&self, user: &User, previous_email: &Email) -> Result<(), StoreError>;
+    /// Replaces `previous`, the user as the caller read it, with `user`.
+    /// When the email changed, the old one is released and the new one
+    /// claimed in the same atomic write ([`StoreError::EmailTaken`] if
+    /// someone holds it); [`StoreError::NotFound`] when the user does not
+    /// exist; [`StoreError::UserChanged`] when the stored session version is
+    /// no longer `previous`'s, so a write racing a password change can never
+    /// restore the old password.
+    async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError>;
 
     /// Refuses the token `jti` until `expires_at`, after which the token is
     /// dead anyway and the record may be dropped.

@@ -32,8 +32,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::{Store, StoreError};
 use crate::config::Config;

@@ -1,7 +1,7 @@
 //! Users, email claims and revoked tokens.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use time::OffsetDateTime;
 
 use super::errors::{classify, transaction_conflict};
@@ -39,15 +39,26 @@ impl UserStore for DynamoStore {
         self.user_by_id(id).await
     }
 
-    async fn update_user(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(user_to_item(user), "attribute_exists(PK)")?);
-        if &user.email != previous_email {
+    async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError> {
+        // The write stands only on the user as read: same email, same
+        // session version (attribute absent: written before versions, 0).
+        let replace = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(user_to_item(user)))
+            .condition_expression(
+                "attribute_exists(PK) AND email = :email \
+                 AND (attribute_not_exists(sessionVersion) OR sessionVersion = :version)",
+            )
+            .expression_attribute_values(":email", AttributeValue::S(previous.email.as_str().to_owned()))
+            .expression_attribute_values(":version", AttributeValue::N(previous.session_version.to_string()))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut request =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().put(replace).build());
+        if user.email != previous.email {
             let release = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(Key::email(previous_email).into_item()))
+                .set_key(Some(Key::email(&previous.email).into_item()))
                 .condition_expression("userId = :id")
                 .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
                 .build()
@@ -56,13 +67,16 @@ impl UserStore for DynamoStore {
                 .transact_items(TransactWriteItem::builder().delete(release).build())
                 .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?);
         }
-        request.send().await.map(|_| ()).map_err(|err| {
-            transaction_conflict(err, |index| match index {
-                0 => StoreError::NotFound,
-                2 => StoreError::EmailTaken,
-                _ => StoreError::Internal("email claim does not belong to the user".into()),
-            })
-        })
+        let Err(err) = request.send().await else { return Ok(()) };
+        match transaction_conflict(err, |index| match index {
+            0 => StoreError::NotFound,
+            2 => StoreError::EmailTaken,
+            _ => StoreError::Internal("email claim does not belong to the user".into()),
+        }) {
+            // The first condition failed: tell a missing user from a changed one.
+            StoreError::NotFound if self.get(Key::user(user.id)).await?.is_some() => Err(StoreError::UserChanged),
+            other => Err(other),
+        }
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {

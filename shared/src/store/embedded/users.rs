@@ -53,16 +53,20 @@ impl UserStore for EmbeddedStore {
         .await
     }
 
-    async fn update_user(&self, user: &User, previous_email: &Email) -> Result<(), StoreError> {
+    async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError> {
         let record = UserRecord::from(user).to_bytes()?;
         let (id, email) = (user.id.to_string(), user.email.as_str().to_owned());
-        let previous = previous_email.as_str().to_owned();
+        let read = (previous.email.clone(), previous.session_version);
+        let previous = previous.email.as_str().to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut users = txn.open_table(USERS).map_err(internal)?;
-                if users.get(id.as_str()).map_err(internal)?.is_none() {
-                    return Err(StoreError::NotFound);
+                let stored = users.get(id.as_str()).map_err(internal)?;
+                let stored = stored.map(|bytes| UserRecord::from_bytes(bytes.value())).transpose()?;
+                let Some(stored) = stored else { return Err(StoreError::NotFound) };
+                if (stored.email, stored.session_version) != read {
+                    return Err(StoreError::UserChanged);
                 }
                 if email != previous {
                     let mut emails = txn.open_table(USER_EMAILS).map_err(internal)?;
