@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::domain::{Role, UserId};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::metrics::{self, Metric};
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token};
 use crate::rate_limit::{RateDecision, RateLimiter};
 use crate::routes::Route;
@@ -95,7 +96,16 @@ impl App {
             let started = Instant::now();
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
-            let (mut response, rate) = self.limit_then_dispatch(route, &meta, request).await;
+            let ((mut response, rate), recorded) =
+                metrics::record(async {
+                    let answered = self.limit_then_dispatch(route, &meta, request).await;
+                    if answered.0.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+                        metrics::count(Metric::DependencyFailures);
+                    }
+                    answered
+                })
+                .await;
+            self.config.metrics.publish(&recorded, route.function, &meta.request_id);
             if let Some(rate) = rate {
                 set_rate_headers(&mut response, &rate);
             }
@@ -124,6 +134,7 @@ impl App {
             let decision = self.rate_limiter.check(class, &meta.source_ip, unix_now()).await;
             rate = Some(decision);
             if !decision.allowed {
+                metrics::count(Metric::RateLimited);
                 let refused = ApiError::TooManyRequests { retry_after: decision.retry_after };
                 return (refused.to_response(), rate);
             }

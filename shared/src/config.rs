@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::metrics::MetricsSink;
+
 /// Which store adapter serves the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {
@@ -79,6 +81,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Value of `Access-Control-Allow-Origin` (`CORS_ALLOW_ORIGIN`, default `*`).
     pub cors_allow_origin: String,
+    /// Where business and cache metrics go (`METRICS`: `emf`, the default
+    /// in Lambda, or `off`, the default elsewhere), under the CloudWatch
+    /// namespace `METRICS_NAMESPACE` (default `ShopApi`).
+    pub metrics: MetricsSink,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -118,6 +124,14 @@ impl Config {
         if !is_log_filter(&log_level) {
             return Err(invalid("LOG_LEVEL", format!("`{log_level}` is not a level or `target=level` list")));
         }
+        let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let namespace = var("METRICS_NAMESPACE").unwrap_or_else(|| "ShopApi".into());
+        let metrics = match var("METRICS").as_deref() {
+            Some("emf") => MetricsSink::Emf { namespace },
+            None if in_lambda => MetricsSink::Emf { namespace },
+            None | Some("off") => MetricsSink::Off,
+            Some(other) => return Err(invalid("METRICS", format!("`{other}` is not `emf` or `off`"))),
+        };
         let jwt_secret = var("JWT_SECRET");
         if let Some(secret) = &jwt_secret {
             if secret.len() < 32 {
@@ -151,7 +165,8 @@ impl Config {
             max_body_bytes: usize::try_from(number(&var, "MAX_BODY_BYTES", 64 * 1024, 1)?)
                 .map_err(|_| invalid("MAX_BODY_BYTES", "too large".into()))?,
             cors_allow_origin: var("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
-            in_lambda: var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            metrics,
+            in_lambda,
         })
     }
 }
@@ -208,6 +223,18 @@ mod tests {
         assert_eq!(config.jwt_ttl, Duration::from_secs(86_400));
         assert!(config.cache_url.is_none());
         assert!(!config.in_lambda);
+        assert_eq!(config.metrics, MetricsSink::Off);
+    }
+
+    #[test]
+    fn metrics_default_to_emf_in_lambda_and_can_be_set_either_way() {
+        let in_lambda = config_from(&[("AWS_LAMBDA_FUNCTION_NAME", "health")]).unwrap();
+        assert_eq!(in_lambda.metrics, MetricsSink::Emf { namespace: "ShopApi".into() });
+        let named = config_from(&[("METRICS", "emf"), ("METRICS_NAMESPACE", "ShopApi/dev")]).unwrap();
+        assert_eq!(named.metrics, MetricsSink::Emf { namespace: "ShopApi/dev".into() });
+        let silenced = config_from(&[("AWS_LAMBDA_FUNCTION_NAME", "health"), ("METRICS", "off")]).unwrap();
+        assert_eq!(silenced.metrics, MetricsSink::Off);
+        assert_eq!(config_from(&[("METRICS", "statsd")]).unwrap_err().name, "METRICS");
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! - [`app`]: the shared context and the pipeline every request goes through.
 //! - [`lambda`]: the entry point each function's `main` calls.
 //! - [`telemetry`]: JSON logs carrying the request id.
+//! - [`metrics`]: business and cache metrics as CloudWatch EMF lines.
 
 pub mod app;
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod lambda;
+pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
 pub mod store;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -14,7 +15,8 @@ use tokio::process::{Child, Command};
 const CONFIG_VARIABLES: &[&str] = &[
     "PORT", "STORE", "DATA_DIR", "TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "CACHE_URL", "CACHE_KEY_PREFIX", "JWT_SECRET",
     "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
-    "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME",
+    "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
+    "METRICS_NAMESPACE",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -24,6 +26,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     child: Child,
+    /// Every line the server wrote on stdout after it started listening.
+    output: Arc<Mutex<Vec<String>>>,
     env: Vec<(String, String)>,
     /// Kept alive for the embedded store and the local JWT secret.
     data_dir: tempfile::TempDir,
@@ -71,8 +75,8 @@ impl TestApp {
             env.retain(|(n, _)| n != name);
             env.push((name.to_string(), value.to_string()));
         }
-        let (child, base) = start(&env, data_dir.path().to_path_buf()).await;
-        TestApp { base, client: reqwest::Client::new(), child, env, data_dir }
+        let (child, base, output) = start(&env, data_dir.path().to_path_buf()).await;
+        TestApp { base, client: reqwest::Client::new(), child, output, env, data_dir }
     }
 
     /// Stops the server with SIGTERM, checks it exits cleanly, and starts it
@@ -80,9 +84,10 @@ impl TestApp {
     pub async fn restart(mut self) -> Self {
         let exit = self.terminate().await;
         assert!(exit.success(), "shop-local exited with {exit} on SIGTERM");
-        let (child, base) = start(&self.env, self.data_dir.path().to_path_buf()).await;
+        let (child, base, output) = start(&self.env, self.data_dir.path().to_path_buf()).await;
         self.child = child;
         self.base = base;
+        self.output = output;
         self
     }
 
@@ -91,6 +96,16 @@ impl TestApp {
         let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
         assert!(status.success());
         tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("server stops").unwrap()
+    }
+
+    /// The CloudWatch EMF documents (lines with `_aws`) written so far.
+    pub fn metric_documents(&self) -> Vec<Value> {
+        let lines = self.output.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|document| document.get("_aws").is_some())
+            .collect()
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -209,8 +224,9 @@ impl TestApp {
     }
 }
 
-/// Starts `shop-local` and waits for its "listening" log line.
-async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String) {
+/// Starts `shop-local` and waits for its "listening" log line; the lines
+/// after it are collected in the returned buffer.
+async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String, Arc<Mutex<Vec<String>>>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_shop-local"));
     for variable in CONFIG_VARIABLES {
         command.env_remove(variable);
@@ -230,8 +246,14 @@ async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String) {
     .await
     .expect("shop-local starts within 30 s");
     // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&output);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, format!("http://{address}"), output)
 }
 
 /// Asserts the status (printing the body when it differs) and returns the

@@ -10,4 +10,5 @@ mod auth;
 mod catalog;
 mod gateway;
 mod helpers;
+mod metrics;
 mod orders;

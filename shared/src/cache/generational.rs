@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::Cache;
+use crate::metrics::{self, Metric};
 
 /// A generation outlives every entry stored under it (the longest entry
 /// TTL is minutes), so an expired generation key can only orphan entries
@@ -45,21 +46,21 @@ impl GenerationalCache {
             Ok(found) => found.map_or_else(|| "0".to_owned(), |bytes| String::from_utf8_lossy(&bytes).into_owned()),
             Err(err) => {
                 tracing::debug!(error = %err, "cache unavailable; reading the store");
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                self.count_miss();
                 return Lookup::Miss { generation: None };
             }
         };
         match self.cache.get(&entry_key(scope, &generation, key)).await {
             Ok(Some(value)) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
+                self.count_hit();
                 Lookup::Hit(value)
             }
             Ok(None) => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                self.count_miss();
                 Lookup::Miss { generation: Some(generation) }
             }
             Err(_) => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
+                self.count_miss();
                 Lookup::Miss { generation: None }
             }
         }
@@ -78,6 +79,16 @@ impl GenerationalCache {
             // The entries expire on their own within their TTL.
             tracing::warn!(error = %err, scope, "could not invalidate a cache scope");
         }
+    }
+
+    fn count_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        metrics::count(Metric::CacheHits);
+    }
+
+    fn count_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        metrics::count(Metric::CacheMisses);
     }
 
     /// (hits, misses) since the process started.

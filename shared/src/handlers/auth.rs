@@ -11,6 +11,7 @@ use crate::auth::IssuedToken;
 use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName};
 use crate::error::ApiError;
 use crate::http::{json, no_content, parse_json};
+use crate::metrics::{self, Metric};
 use crate::store::StoreError;
 
 /// One message for an unknown email and a wrong password, so that login
@@ -87,6 +88,7 @@ pub async fn register(app: &App, request: Request) -> Result<Response<Body>, Api
     };
     app.store.create_user(&user).await.map_err(email_conflict)?;
     tracing::info!(user_id = %user.id, role = role.as_str(), event = "user_registered", "user registered");
+    metrics::count(Metric::UsersRegistered);
     respond_with_token(app, StatusCode::CREATED, &user)
 }
 
@@ -101,9 +103,11 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, ApiErr
     let Some(email) = email.filter(|_| errors.is_empty()) else { return Err(errors.into()) };
     let Some(user) = app.store.user_by_email(&email).await? else {
         app.passwords.verify_decoy(&body.password).await;
+        metrics::count(Metric::LoginsFailed);
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
     };
     if !app.passwords.verify(&body.password, &user.password_hash).await {
+        metrics::count(Metric::LoginsFailed);
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
     }
     tracing::info!(user_id = %user.id, event = "user_logged_in", "user logged in");

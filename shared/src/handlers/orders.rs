@@ -14,6 +14,7 @@ use crate::domain::order::{TransitionError, order_total};
 use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, Role, UserId};
 use crate::error::ApiError;
 use crate::http::{json, json_bytes, parse_json, path_param, with_location};
+use crate::metrics::{self, Metric};
 use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -126,9 +127,15 @@ async fn place(
     };
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;
     app.store.place_order(&order, ticket.map(|t| (t, body.as_str()))).await.map_err(|err| match err {
-        StoreError::InsufficientStock(short) => insufficient_stock(&order, &short),
+        StoreError::InsufficientStock(short) => {
+            metrics::count(Metric::OrdersOutOfStock);
+            insufficient_stock(&order, &short)
+        }
         other => other.into(),
     })?;
+    metrics::count(Metric::OrdersPlaced);
+    // A metric, not money arithmetic: the exact total stays in minor units.
+    metrics::add(Metric::OrderValue, order.total_amount.minor() as f64 / 100.0);
     for item in &order.items {
         invalidate_product(app, item.product_id).await;
     }
@@ -259,6 +266,7 @@ pub async fn update_status(app: &App, request: Request) -> Result<Response<Body>
         other => other.into(),
     })?;
     if to == OrderStatus::Cancelled {
+        metrics::count(Metric::OrdersCancelled);
         for item in &updated.items {
             invalidate_product(app, item.product_id).await;
         }

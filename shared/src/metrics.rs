@@ -1,0 +1,232 @@
+//! What the service does, as CloudWatch metrics in the embedded metric
+//! format (EMF).
+//!
+//! API Gateway and Lambda already publish requests, latency, errors and
+//! throttles per route and per function. What they cannot see is the
+//! business and the cache: orders placed and their value, orders refused
+//! for stock, cancellations, registrations, failed logins, catalog cache
+//! hits and misses, rate-limited requests, requests a dependency failed.
+//! Handlers record those while a request runs ([`count`], [`add`]); at its
+//! end the request's totals are written as one EMF line on stdout, which
+//! Lambda ships to CloudWatch Logs, where they become metrics: no SDK call,
+//! no added latency, no extra permission. A request that recorded nothing
+//! writes nothing.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+/// The one dimension every metric carries, so the metrics of all functions
+/// add up to the service's.
+const SERVICE: &str = "shop-api";
+
+/// A quantity the service records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    CacheHits,
+    CacheMisses,
+    UsersRegistered,
+    LoginsFailed,
+    OrdersPlaced,
+    /// The total of the orders placed, in the currency's major unit.
+    OrderValue,
+    OrdersOutOfStock,
+    OrdersCancelled,
+    RateLimited,
+    /// Requests answered 503 because the store (or another dependency) was
+    /// down.
+    DependencyFailures,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::CacheHits => "CacheHits",
+            Metric::CacheMisses => "CacheMisses",
+            Metric::UsersRegistered => "UsersRegistered",
+            Metric::LoginsFailed => "LoginsFailed",
+            Metric::OrdersPlaced => "OrdersPlaced",
+            Metric::OrderValue => "OrderValue",
+            Metric::OrdersOutOfStock => "OrdersOutOfStock",
+            Metric::OrdersCancelled => "OrdersCancelled",
+            Metric::RateLimited => "RateLimited",
+            Metric::DependencyFailures => "DependencyFailures",
+        }
+    }
+
+    /// CloudWatch's unit: everything is a count but the money.
+    fn unit(self) -> &'static str {
+        match self {
+            Metric::OrderValue => "None",
+            _ => "Count",
+        }
+    }
+}
+
+/// What one request recorded, in the order first recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recorded(Vec<(Metric, f64)>);
+
+impl Recorded {
+    fn add(&mut self, metric: Metric, value: f64) {
+        match self.0.iter_mut().find(|(known, _)| *known == metric) {
+            Some((_, total)) => *total += value,
+            None => self.0.push((metric, value)),
+        }
+    }
+
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        self.0.iter().find(|(known, _)| *known == metric).map(|(_, total)| *total)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: RefCell<Recorded>;
+}
+
+/// Adds one to `metric` for the current request.
+pub fn count(metric: Metric) {
+    add(metric, 1.0);
+}
+
+/// Adds `value` to `metric` for the current request. Outside a request
+/// ([`record`]) it does nothing: a store call from a test or a warm-up is
+/// no business event.
+pub fn add(metric: Metric, value: f64) {
+    let _ = CURRENT.try_with(|recorded| recorded.borrow_mut().add(metric, value));
+}
+
+/// Runs `request` and returns its output with what it recorded.
+pub async fn record<F: Future>(request: F) -> (F::Output, Recorded) {
+    CURRENT
+        .scope(RefCell::new(Recorded::default()), async {
+            let output = request.await;
+            let recorded = CURRENT.with(|recorded| recorded.take());
+            (output, recorded)
+        })
+        .await
+}
+
+/// Where recorded metrics go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetricsSink {
+    /// EMF lines on stdout under this CloudWatch namespace.
+    Emf { namespace: String },
+    /// Nowhere (the local default: a terminal has no use for them).
+    Off,
+}
+
+impl MetricsSink {
+    /// Writes one request's metrics; `function` and `request_id` go along
+    /// as searchable properties, not dimensions.
+    pub fn publish(&self, recorded: &Recorded, function: &str, request_id: &str) {
+        let MetricsSink::Emf { namespace } = self else { return };
+        let Some(line) = emf_line(namespace, recorded, function, request_id, unix_millis()) else { return };
+        // One write of a whole line under stdout's lock: never interleaved
+        // with a log line.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+    }
+}
+
+/// The EMF document of one request, or `None` when nothing was recorded.
+pub fn emf_line(namespace: &str, recorded: &Recorded, function: &str, request_id: &str, millis: u64) -> Option<String> {
+    if recorded.is_empty() {
+        return None;
+    }
+    let definitions: Vec<Value> =
+        recorded.0.iter().map(|(metric, _)| json!({"Name": metric.name(), "Unit": metric.unit()})).collect();
+    let mut document = Map::new();
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": millis,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["Service"]], "Metrics": definitions}],
+        }),
+    );
+    document.insert("Service".into(), SERVICE.into());
+    document.insert("function".into(), function.into());
+    document.insert("requestId".into(), request_id.into());
+    for (metric, total) in &recorded.0 {
+        document.insert(metric.name().into(), json!(total));
+    }
+    Some(Value::Object(document).to_string())
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_records_what_its_handlers_count_and_nothing_leaks_outside() {
+        count(Metric::OrdersPlaced);
+        let ((), recorded) = record(async {
+            count(Metric::CacheMisses);
+            count(Metric::CacheHits);
+            count(Metric::CacheHits);
+            add(Metric::OrderValue, 12.5);
+            add(Metric::OrderValue, 0.25);
+        })
+        .await;
+        assert_eq!(recorded.get(Metric::CacheHits), Some(2.0));
+        assert_eq!(recorded.get(Metric::CacheMisses), Some(1.0));
+        assert_eq!(recorded.get(Metric::OrderValue), Some(12.75));
+        assert_eq!(recorded.get(Metric::OrdersPlaced), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_keep_their_own_records() {
+        let one = record(async {
+            count(Metric::LoginsFailed);
+            tokio::task::yield_now().await;
+            count(Metric::LoginsFailed);
+        });
+        let other = record(async {
+            tokio::task::yield_now().await;
+            count(Metric::UsersRegistered);
+        });
+        let (((), one), ((), other)) = tokio::join!(one, other);
+        assert_eq!(one.get(Metric::LoginsFailed), Some(2.0));
+        assert_eq!(one.get(Metric::UsersRegistered), None);
+        assert_eq!(other.get(Metric::UsersRegistered), Some(1.0));
+    }
+
+    #[test]
+    fn the_line_is_an_emf_document_with_every_metric_declared_and_valued() {
+        let mut recorded = Recorded::default();
+        recorded.add(Metric::OrdersPlaced, 1.0);
+        recorded.add(Metric::OrderValue, 42.99);
+        let line = emf_line("ShopApi/prod", &recorded, "orders-create", "req-1", 1_700_000_000_000).unwrap();
+        assert!(!line.contains('\n'));
+        let document: Value = serde_json::from_str(&line).unwrap();
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(document["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        assert_eq!(directive["Namespace"], "ShopApi/prod");
+        assert_eq!(directive["Dimensions"], json!([["Service"]]));
+        assert_eq!(
+            directive["Metrics"],
+            json!([{"Name": "OrdersPlaced", "Unit": "Count"}, {"Name": "OrderValue", "Unit": "None"}])
+        );
+        assert_eq!(document["Service"], "shop-api");
+        assert_eq!(document["OrdersPlaced"], 1.0);
+        assert_eq!(document["OrderValue"], 42.99);
+        assert_eq!(document["function"], "orders-create");
+        assert_eq!(document["requestId"], "req-1");
+    }
+
+    #[test]
+    fn nothing_recorded_writes_nothing() {
+        assert_eq!(emf_line("ShopApi", &Recorded::default(), "health", "req", 0), None);
+    }
+}
