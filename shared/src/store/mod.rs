@@ -35,6 +35,10 @@ pub enum StoreError {
     /// written.
     #[error("insufficient stock")]
     InsufficientStock(Vec<ProductId>),
+    /// An adjustment would take the stock above [`crate::domain::catalog::MAX_STOCK`];
+    /// nothing was written.
+    #[error("stock above the maximum")]
+    StockAboveMaximum,
     /// The store cannot be reached or is throttling: a 503, worth a retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -122,8 +126,9 @@ pub trait CatalogStore: Send + Sync {
     async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError>;
 
     /// Applies `update` and returns the product as stored after it;
-    /// [`StoreError::NotFound`], or [`StoreError::InsufficientStock`] when an
-    /// adjustment would take the stock below zero.
+    /// [`StoreError::NotFound`], or [`StoreError::InsufficientStock`] /
+    /// [`StoreError::StockAboveMaximum`] when an adjustment would take the
+    /// stock below zero / above the maximum an admin may set.
     async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError>;
 
     /// [`StoreError::NotFound`] when there is no such product.

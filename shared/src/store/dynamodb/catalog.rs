@@ -17,6 +17,7 @@ use super::items::{
     self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition, category_to_item,
     n, price_sort_key, product_from_item, product_to_item, s,
 };
+use crate::domain::catalog::MAX_STOCK;
 use crate::domain::{Category, ListPosition, Product, ProductId, ProductPage, ProductQuery, StockChange};
 use crate::store::{CatalogStore, ProductUpdate, StoreError};
 
@@ -115,7 +116,11 @@ impl CatalogStore for DynamoStore {
                     aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)
                         if c.item().is_some() =>
                     {
-                        Err(StoreError::InsufficientStock(vec![update.id]))
+                        // Only one bound is checked, by the delta's sign.
+                        match update.stock {
+                            StockChange::Adjust(delta) if delta > 0 => Err(StoreError::StockAboveMaximum),
+                            _ => Err(StoreError::InsufficientStock(vec![update.id])),
+                        }
                     }
                     _ => Err(StoreError::NotFound),
                 },
@@ -225,6 +230,10 @@ fn update_expression(update: &ProductUpdate) -> UpdateExpression {
             if delta < 0 {
                 condition.push_str(" AND #stock >= :needed");
                 values.insert(":needed".into(), n(delta.unsigned_abs()));
+            } else {
+                // Validation keeps delta within MAX_STOCK, so no underflow.
+                condition.push_str(" AND #stock <= :ceiling");
+                values.insert(":ceiling".into(), n(MAX_STOCK.saturating_sub(delta.unsigned_abs())));
             }
         }
     }

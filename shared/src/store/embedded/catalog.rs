@@ -11,6 +11,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::records::{CategoryRecord, ProductRecord};
 use super::{CATEGORIES, EmbeddedStore, PRODUCTS, PRODUCTS_BY_CATEGORY, internal};
+use crate::domain::catalog::MAX_STOCK;
 use crate::domain::{Category, ListPosition, Product, ProductId, ProductPage, ProductQuery, StockChange};
 use crate::store::{CatalogStore, ProductUpdate, StoreError};
 
@@ -91,10 +92,16 @@ impl CatalogStore for EmbeddedStore {
             let stock = match update.stock {
                 StockChange::Keep => current.stock,
                 StockChange::Set(stock) => stock,
-                StockChange::Adjust(delta) => current
-                    .stock
-                    .checked_add_signed(delta)
-                    .ok_or_else(|| StoreError::InsufficientStock(vec![update.id]))?,
+                StockChange::Adjust(delta) => {
+                    let adjusted = current
+                        .stock
+                        .checked_add_signed(delta)
+                        .ok_or_else(|| StoreError::InsufficientStock(vec![update.id]))?;
+                    if delta > 0 && adjusted > MAX_STOCK {
+                        return Err(StoreError::StockAboveMaximum);
+                    }
+                    adjusted
+                }
             };
             let updated = Product {
                 name: update.name,
