@@ -175,11 +175,13 @@ fuzz_api() {
         cat "$dir/server.log" >&2
         return 1
     fi
-    SHOP_FUZZ_URL="http://127.0.0.1:$port" FUZZ_ADMIN_EMAIL=fuzz-admin@example.com \
+    # Run from the temporary folder: schemathesis keeps a cache in its
+    # working directory.
+    (cd "$dir" && SHOP_FUZZ_URL="http://127.0.0.1:$port" FUZZ_ADMIN_EMAIL=fuzz-admin@example.com \
         PYTHONPATH="$STACK_DIR/fuzz" SCHEMATHESIS_HOOKS=shop_fuzz_hooks \
         "$venv/bin/st" run "$REPO_DIR/openapi.yaml" --url "http://127.0.0.1:$port" --no-color \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-        --max-time "$seconds" --workers 2 || status=$?
+        --max-time "$seconds" --workers 2) || status=$?
     stop_pid "$pid"
     if [ "$status" -ne 0 ]; then
         log "shop-local's log:"
