@@ -132,6 +132,10 @@ impl Config {
             None | Some("off") => MetricsSink::Off,
             Some(other) => return Err(invalid("METRICS", format!("`{other}` is not `emf` or `off`"))),
         };
+        let table_name = var("TABLE_NAME").unwrap_or_else(|| "shop".into());
+        if !is_table_name(&table_name) {
+            return Err(invalid("TABLE_NAME", format!("`{table_name}` is not 3-255 of a-z, A-Z, 0-9, `_`, `-`, `.`")));
+        }
         let jwt_secret = var("JWT_SECRET");
         if let Some(secret) = &jwt_secret {
             if secret.len() < 32 {
@@ -148,7 +152,7 @@ impl Config {
                 .map_err(|_| invalid("PORT", "must be at most 65535".into()))?,
             store,
             data_dir: var("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".data")),
-            table_name: var("TABLE_NAME").unwrap_or_else(|| "shop".into()),
+            table_name,
             dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
             cache_url: var("CACHE_URL"),
             cache_key_prefix: var("CACHE_KEY_PREFIX").unwrap_or_else(|| "shop".into()),
@@ -169,6 +173,11 @@ impl Config {
             in_lambda,
         })
     }
+}
+
+/// DynamoDB's rule for table names: refused at start, not by every request.
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// `info`, or comma-separated `level` / `target=level` items.
@@ -224,6 +233,14 @@ mod tests {
         assert!(config.cache_url.is_none());
         assert!(!config.in_lambda);
         assert_eq!(config.metrics, MetricsSink::Off);
+    }
+
+    #[test]
+    fn a_table_name_dynamodb_would_refuse_stops_the_start() {
+        for bad in ["fz", "shop table", "shop/prod", &"t".repeat(256)] {
+            assert_eq!(config_from(&[("TABLE_NAME", bad)]).unwrap_err().name, "TABLE_NAME", "{bad}");
+        }
+        assert_eq!(config_from(&[("TABLE_NAME", "shop-api_prod.v2")]).unwrap().table_name, "shop-api_prod.v2");
     }
 
     #[test]
