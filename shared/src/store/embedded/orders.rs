@@ -133,15 +133,8 @@ impl OrderStore for EmbeddedStore {
             let txn = db.begin_read().map_err(internal)?;
             let index = txn.open_table(ORDERS_BY_USER).map_err(internal)?;
             let orders = txn.open_table(ORDERS).map_err(internal)?;
-            let user = user_id.to_string();
-            let upper = after.map(|id| id.to_string());
-            let upper = match &upper {
-                Some(id) => Bound::Excluded((user.as_str(), id.as_str())),
-                None => Bound::Included((user.as_str(), "\u{10FFFF}")),
-            };
-            let range = index.range((Bound::Included((user.as_str(), "")), upper)).map_err(internal)?;
-            let ids = range.rev().map(|entry| entry.map(|(key, _)| key.value().1.to_owned()).map_err(internal));
-            collect_page(ids, &orders, limit, |order| status.is_none_or(|s| order.status == s))
+            let keep = |order: &Order| status.is_none_or(|s| order.status == s);
+            newest_first_page(&index, &user_id.to_string(), after, &orders, limit, keep)
         })
         .await
     }
@@ -151,14 +144,7 @@ impl OrderStore for EmbeddedStore {
             let txn = db.begin_read().map_err(internal)?;
             let index = txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
             let orders = txn.open_table(ORDERS).map_err(internal)?;
-            let upper = after.map(|id| id.to_string());
-            let upper = match &upper {
-                Some(id) => Bound::Excluded((status.as_str(), id.as_str())),
-                None => Bound::Included((status.as_str(), "\u{10FFFF}")),
-            };
-            let range = index.range((Bound::Included((status.as_str(), "")), upper)).map_err(internal)?;
-            let ids = range.rev().map(|entry| entry.map(|(key, _)| key.value().1.to_owned()).map_err(internal));
-            collect_page(ids, &orders, limit, |_| true)
+            newest_first_page(&index, status.as_str(), after, &orders, limit, |_| true)
         })
         .await
     }
@@ -198,6 +184,27 @@ impl OrderStore for EmbeddedStore {
 }
 
 /// Reads orders by id in index order until `limit + 1` pass `keep`.
+/// One page of the orders an index lists under `prefix` (keys `(prefix,
+/// order id)`; UUID v7 ids sort by time), newest first, starting after the
+/// cursor `after`, keeping those `keep` accepts.
+fn newest_first_page(
+    index: &impl ReadableTable<(&'static str, &'static str), ()>,
+    prefix: &str,
+    after: Option<OrderId>,
+    orders: &impl ReadableTable<&'static str, &'static [u8]>,
+    limit: usize,
+    keep: impl Fn(&Order) -> bool,
+) -> Result<OrderPage, StoreError> {
+    let after = after.map(|id| id.to_string());
+    let upper = match &after {
+        Some(id) => Bound::Excluded((prefix, id.as_str())),
+        None => Bound::Included((prefix, "\u{10FFFF}")),
+    };
+    let range = index.range((Bound::Included((prefix, "")), upper)).map_err(internal)?;
+    let ids = range.rev().map(|entry| entry.map(|(key, _)| key.value().1.to_owned()).map_err(internal));
+    collect_page(ids, orders, limit, keep)
+}
+
 fn collect_page(
     ids: impl Iterator<Item = Result<String, StoreError>>,
     orders: &impl ReadableTable<&'static str, &'static [u8]>,
