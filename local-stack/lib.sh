@@ -171,11 +171,8 @@ fuzz_api() {
     [ "${FUZZ_SEED:-20261125}" = random ] || seed=(--seed "${FUZZ_SEED:-20261125}")
     dir="$(mktemp -d)"
     port=$(free_port)
-    env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn ADMIN_EMAILS=fuzz-admin@example.com \
-        RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 "$@" \
-        "$REPO_DIR/target/debug/shop-local" >"$dir/server.log" 2>&1 &
-    pid=$!
-    if ! wait_for_port "$port" shop-local "$pid"; then
+    if ! pid=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$port" "$dir" \
+        ADMIN_EMAILS=fuzz-admin@example.com "$@"); then
         cat "$dir/server.log" >&2
         return 1
     fi
@@ -195,17 +192,26 @@ fuzz_api() {
     return "$status"
 }
 
-# start_load_server PORT DIR [VAR=VALUE ...]: the fast build of shop-local
-# for benchmarks, on 127.0.0.1:PORT with its data and log in DIR, per-IP
-# rate limits lifted (every load request comes from 127.0.0.1) and
-# load-admin@example.com as admin; extra variables override. Prints the PID.
-start_load_server() {
-    local port=$1 dir=$2
-    shift 2
-    env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn ADMIN_EMAILS=load-admin@example.com \
+# start_shop_local BINARY PORT DIR [VAR=VALUE ...]: a shop-local build on
+# 127.0.0.1:PORT with its data and log (DIR/server.log) in DIR and per-IP
+# rate limits lifted (every request of a load or a fuzzer comes from
+# 127.0.0.1); extra variables override. Prints the PID.
+start_shop_local() {
+    local binary=$1 port=$2 dir=$3
+    shift 3
+    env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn \
         RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 "$@" \
-        "$REPO_DIR/target/fast/shop-local" >"$dir/server.log" 2>&1 &
+        "$binary" >"$dir/server.log" 2>&1 &
     local pid=$!
     wait_for_port "$port" shop-local "$pid" || return 1
     echo "$pid"
+}
+
+# start_load_server PORT DIR [VAR=VALUE ...]: the fast build of shop-local
+# for benchmarks (see start_shop_local), with load-admin@example.com as
+# admin.
+start_load_server() {
+    local port=$1 dir=$2
+    shift 2
+    start_shop_local "$REPO_DIR/target/fast/shop-local" "$port" "$dir" ADMIN_EMAILS=load-admin@example.com "$@"
 }
