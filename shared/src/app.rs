@@ -1,6 +1,6 @@
 //! The application context, built once per cold start, and the pipeline
-//! every request goes through: rate limit, handler, error mapping, headers,
-//! one log line.
+//! every request goes through: rate limit, access check (the route's
+//! [`Access`]), handler, error mapping, headers, one log line.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -9,11 +9,11 @@ use http::HeaderValue;
 use lambda_http::{Body, Request, Response};
 use tracing::Instrument;
 
-use crate::auth::{Claims, HashMemory, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
+use crate::access::{Access, Principal};
+use crate::auth::{HashMemory, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
 use crate::cache::generational::GenerationalCache;
 use crate::cache::{self, Cache, CacheError};
 use crate::config::Config;
-use crate::domain::{Role, UserId};
 use crate::error::ApiError;
 use crate::handlers;
 use crate::metrics::{self, Metric};
@@ -48,14 +48,6 @@ pub struct App {
     /// The catalog's read-through cache over `cache`.
     pub catalog_cache: GenerationalCache,
     rate_limiter: RateLimiter,
-}
-
-/// The caller of a protected route, from a valid, unrevoked token.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub user_id: UserId,
-    pub role: Role,
-    pub claims: Claims,
 }
 
 impl App {
@@ -139,13 +131,30 @@ impl App {
                 return (refused.to_response(), rate);
             }
         }
-        let response = handlers::dispatch(self, route.id, request).await.unwrap_or_else(|err| err.to_response());
-        (response, rate)
+        let answered = match self.authorize(route.access, &request).await {
+            Ok(caller) => handlers::dispatch(self, route.id, caller, request).await,
+            Err(refused) => Err(refused),
+        };
+        (answered.unwrap_or_else(|err| err.to_response()), rate)
+    }
+
+    /// Applies the route's access at the door: the caller the handler gets
+    /// (`None` on a public route, whose handler never sees a token), or 401
+    /// / 403.
+    async fn authorize(&self, access: Access, request: &Request) -> Result<Option<Principal>, ApiError> {
+        if !access.needs_token() {
+            return Ok(None);
+        }
+        let principal = self.authenticate(request).await?;
+        if !access.admits(principal.role) {
+            return Err(ApiError::Forbidden("admin role required".into()));
+        }
+        Ok(Some(principal))
     }
 
     /// The caller of a protected route: 401 for a missing, malformed, badly
     /// signed, expired or revoked token.
-    pub async fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
+    async fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
         let token = bearer_token(request)
             .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
         let claims = self.tokens.verify(token).map_err(|err| {
@@ -167,16 +176,6 @@ impl App {
             Some(_) => {}
         }
         Ok(Principal { user_id, role: claims.role, claims })
-    }
-
-    /// An authenticated admin: 401 without a valid token, 403 for a
-    /// customer.
-    pub async fn require_admin(&self, request: &Request) -> Result<Principal, ApiError> {
-        let principal = self.authenticate(request).await?;
-        if principal.role != Role::Admin {
-            return Err(ApiError::Forbidden("admin role required".into()));
-        }
-        Ok(principal)
     }
 }
 

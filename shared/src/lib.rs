@@ -16,12 +16,14 @@
 //! - [`rate_limit`]: fixed-window limits per client IP, counted in the cache.
 //! - [`http`]: request parsing, JSON responses, security headers, the error body.
 //! - [`handlers`]: one async function per route.
-//! - [`routes`]: the route table, the single source of truth for what exists.
+//! - [`routes`]: the route table, the single source of truth for what exists
+//!   and who may call it ([`access`]).
 //! - [`app`]: the shared context and the pipeline every request goes through.
 //! - [`lambda`]: the entry point each function's `main` calls.
 //! - [`telemetry`]: JSON logs carrying the request id.
 //! - [`metrics`]: business and cache metrics as CloudWatch EMF lines.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod cache;

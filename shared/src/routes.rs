@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::access::Access;
 use crate::rate_limit::RateClass;
 
 /// Identifies a handler; [`crate::handlers::dispatch`] maps it to code.
@@ -40,6 +41,8 @@ pub struct Route {
     pub path: &'static str,
     /// The Lambda function (and binary) name.
     pub function: &'static str,
+    /// Who may call it; enforced before the handler runs.
+    pub access: Access,
 }
 
 impl Route {
@@ -60,30 +63,30 @@ impl Route {
     }
 }
 
-const fn route(id: RouteId, method: &'static str, path: &'static str, function: &'static str) -> Route {
-    Route { id, method, path, function }
+const fn route(id: RouteId, method: &'static str, path: &'static str, function: &'static str, access: Access) -> Route {
+    Route { id, method, path, function, access }
 }
 
-/// Every route of the API.
+/// Every route of the API, with who may call it.
 pub static ROUTES: &[Route] = &[
-    route(RouteId::Health, "GET", "/health", "health"),
-    route(RouteId::AuthRegister, "POST", "/api/auth/register", "auth-register"),
-    route(RouteId::AuthLogin, "POST", "/api/auth/login", "auth-login"),
-    route(RouteId::AuthProfileGet, "GET", "/api/auth/profile", "auth-profile-get"),
-    route(RouteId::AuthProfileUpdate, "PUT", "/api/auth/profile", "auth-profile-update"),
-    route(RouteId::AuthLogout, "POST", "/api/auth/logout", "auth-logout"),
-    route(RouteId::CategoriesList, "GET", "/api/categories", "categories-list"),
-    route(RouteId::CategoriesCreate, "POST", "/api/categories", "categories-create"),
-    route(RouteId::ProductsList, "GET", "/api/products", "products-list"),
-    route(RouteId::ProductsGet, "GET", "/api/products/{id}", "products-get"),
-    route(RouteId::ProductsCreate, "POST", "/api/products", "products-create"),
-    route(RouteId::ProductsUpdate, "PUT", "/api/products/{id}", "products-update"),
-    route(RouteId::ProductsDelete, "DELETE", "/api/products/{id}", "products-delete"),
-    route(RouteId::OrdersCreate, "POST", "/api/orders", "orders-create"),
-    route(RouteId::OrdersList, "GET", "/api/orders", "orders-list"),
-    route(RouteId::OrdersGet, "GET", "/api/orders/{id}", "orders-get"),
-    route(RouteId::OrdersItems, "GET", "/api/orders/{id}/items", "orders-items"),
-    route(RouteId::OrdersUpdateStatus, "PUT", "/api/orders/{id}/status", "orders-update-status"),
+    route(RouteId::Health, "GET", "/health", "health", Access::Public),
+    route(RouteId::AuthRegister, "POST", "/api/auth/register", "auth-register", Access::Public),
+    route(RouteId::AuthLogin, "POST", "/api/auth/login", "auth-login", Access::Public),
+    route(RouteId::AuthProfileGet, "GET", "/api/auth/profile", "auth-profile-get", Access::User),
+    route(RouteId::AuthProfileUpdate, "PUT", "/api/auth/profile", "auth-profile-update", Access::User),
+    route(RouteId::AuthLogout, "POST", "/api/auth/logout", "auth-logout", Access::User),
+    route(RouteId::CategoriesList, "GET", "/api/categories", "categories-list", Access::Public),
+    route(RouteId::CategoriesCreate, "POST", "/api/categories", "categories-create", Access::Admin),
+    route(RouteId::ProductsList, "GET", "/api/products", "products-list", Access::Public),
+    route(RouteId::ProductsGet, "GET", "/api/products/{id}", "products-get", Access::Public),
+    route(RouteId::ProductsCreate, "POST", "/api/products", "products-create", Access::Admin),
+    route(RouteId::ProductsUpdate, "PUT", "/api/products/{id}", "products-update", Access::Admin),
+    route(RouteId::ProductsDelete, "DELETE", "/api/products/{id}", "products-delete", Access::Admin),
+    route(RouteId::OrdersCreate, "POST", "/api/orders", "orders-create", Access::User),
+    route(RouteId::OrdersList, "GET", "/api/orders", "orders-list", Access::OwnerOrAdmin),
+    route(RouteId::OrdersGet, "GET", "/api/orders/{id}", "orders-get", Access::OwnerOrAdmin),
+    route(RouteId::OrdersItems, "GET", "/api/orders/{id}/items", "orders-items", Access::OwnerOrAdmin),
+    route(RouteId::OrdersUpdateStatus, "PUT", "/api/orders/{id}/status", "orders-update-status", Access::OwnerOrAdmin),
 ];
 
 /// The route serving the Lambda function `name`.

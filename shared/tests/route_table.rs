@@ -1,10 +1,12 @@
 //! The route table is the single source of truth: `template.yaml`,
-//! `openapi.yaml`, `events/` and the function binaries must agree with it
+//! `openapi.yaml` (operations and their `x-access`), the README's route
+//! tables, `events/` and the function binaries must agree with it
 //! exactly.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use shop::access::Access;
 use shop::routes::ROUTES;
 use yaml_serde::Value;
 
@@ -106,5 +108,42 @@ fn every_route_has_a_sample_event_with_its_route_key() {
         assert_eq!(event["version"], "2.0", "{}", path.display());
         assert_eq!(event["routeKey"], route.route_key(), "{}", path.display());
         assert_eq!(event["requestContext"]["http"]["method"], route.method, "{}", path.display());
+    }
+}
+
+#[test]
+fn every_openapi_operation_publishes_its_routes_access_and_matching_security() {
+    let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).unwrap();
+    let spec: Value = yaml_serde::from_str(&text).unwrap();
+    let bearer: Value = yaml_serde::from_str("[{bearer: []}]").unwrap();
+    let anonymous: Value = yaml_serde::from_str("[]").unwrap();
+    for route in ROUTES {
+        let operation = &spec["paths"][route.path][route.method.to_lowercase().as_str()];
+        let id = route.function;
+        assert_eq!(operation["x-access"].as_str(), Some(route.access.as_str()), "{id}: x-access");
+        let responses = operation["responses"].as_mapping().unwrap();
+        let declares = |status: &str| responses.contains_key(&Value::from(status));
+        if route.access.needs_token() {
+            assert_eq!(operation["security"], bearer, "{id}: a protected operation names the bearer scheme");
+            assert!(declares("401"), "{id}: a protected operation documents 401");
+        } else {
+            assert_eq!(operation["security"], anonymous, "{id}: a public operation needs no credentials");
+        }
+        if route.access == Access::Admin {
+            assert!(declares("403"), "{id}: an admin operation documents 403");
+        }
+    }
+}
+
+/// The README's route tables are rows `| \`METHOD /path\` | \`access\` | ...`.
+#[test]
+fn the_readme_route_tables_say_who_may_call_each_route_as_the_table_does() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for route in ROUTES {
+        let row_start = format!("| `{}` | ", route.route_key());
+        let rows: Vec<&str> = readme.lines().filter(|line| line.starts_with(&row_start)).collect();
+        assert_eq!(rows.len(), 1, "README rows for `{}`", route.route_key());
+        let who = rows[0][row_start.len()..].split(" |").next().unwrap();
+        assert_eq!(who, format!("`{}`", route.access.as_str()), "README's who for `{}`", route.route_key());
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::views::UserView;
+use crate::access::Principal;
 use crate::app::App;
 use crate::auth::IssuedToken;
 use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName};
@@ -115,16 +116,16 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, ApiErr
 }
 
 /// `GET /api/auth/profile` -> 200 `{user}`.
-pub async fn profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let user = current_user(app, &request).await?;
+pub async fn profile(app: &App, principal: Principal) -> Result<Response<Body>, ApiError> {
+    let user = current_user(app, &principal).await?;
     json(StatusCode::OK, &ProfileResponse { user: UserView::from(&user), token: None })
 }
 
 /// `PUT /api/auth/profile` -> 200 `{user}`. A new password needs the
 /// current one, signs out every session and comes back with a new token:
 /// 200 `{user, token}`.
-pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let previous = current_user(app, &request).await?;
+pub async fn update_profile(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
+    let previous = current_user(app, &principal).await?;
     let mut user = previous.clone();
     let body: ProfileUpdateRequest = parse_json(&request, app.config.max_body_bytes)?;
     if body.name.is_none() && body.email.is_none() && body.password.is_none() {
@@ -173,14 +174,12 @@ pub async fn update_profile(app: &App, request: Request) -> Result<Response<Body
 }
 
 /// `POST /api/auth/logout` -> 204; the token is refused from now on.
-pub async fn logout(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn logout(app: &App, principal: Principal) -> Result<Response<Body>, ApiError> {
     app.store.revoke_token(&principal.claims.jti, principal.claims.expires_at()).await?;
     Ok(no_content())
 }
 
-async fn current_user(app: &App, request: &Request) -> Result<User, ApiError> {
-    let principal = app.authenticate(request).await?;
+async fn current_user(app: &App, principal: &Principal) -> Result<User, ApiError> {
     app.store
         .user_by_id(principal.user_id)
         .await?

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use super::products::invalidate_product;
 use super::views::OrderView;
-use crate::app::{App, Principal};
+use crate::access::Principal;
+use crate::app::App;
 use crate::domain::order::{TransitionError, order_total};
-use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, Role, UserId};
+use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, UserId};
 use crate::error::ApiError;
 use crate::http::{json, json_bytes, parse_json, path_param, with_location};
 use crate::metrics::{self, Metric};
@@ -45,8 +46,7 @@ struct StatusChange {
 /// `POST /api/orders` -> 201 order. With an `Idempotency-Key`, a retry with
 /// the same body gets the first response again (`Idempotent-Replayed:
 /// true`) and reserves nothing; another body with the key is a 422.
-pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn create(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
     let body: NewOrder = parse_json(&request, app.config.max_body_bytes)?;
     if body.user_id.as_deref().is_some_and(|id| UserId::parse(id) != Some(principal.user_id)) {
         return Err(ApiError::Forbidden("orders can only be placed for yourself".into()));
@@ -189,8 +189,7 @@ fn fingerprint(lines: &OrderLines) -> String {
 
 /// `GET /api/orders`: the caller's orders, newest first. Admins may ask for
 /// another user's (`userId`) or for every order in a `status`.
-pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn list(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
     let params = request.query_string_parameters();
     let mut errors = FieldErrors::new();
     for (name, _) in params.iter() {
@@ -210,11 +209,11 @@ pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiErro
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    if principal.role != Role::Admin && user.is_some_and(|id| id != principal.user_id) {
+    if user.is_some_and(|id| !principal.owns_or_administers(id)) {
         return Err(ApiError::Forbidden("only admins may list another user's orders".into()));
     }
     // Admin with a status and no user: every user's orders in that status.
-    let all_users = principal.role == Role::Admin && user.is_none() && status.is_some();
+    let all_users = principal.is_admin() && user.is_none() && status.is_some();
     let owner = user.unwrap_or(principal.user_id);
     let scope = format!(
         "orders|{}|{}",
@@ -232,15 +231,13 @@ pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// `GET /api/orders/{id}`: the owner's or an admin's; anyone else gets 404.
-pub async fn get(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn get(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
     let order = visible_order(app, &principal, &request).await?;
     json(StatusCode::OK, &OrderView::from(&order))
 }
 
 /// `GET /api/orders/{id}/items`: the order's lines.
-pub async fn items(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn items(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
     let order = visible_order(app, &principal, &request).await?;
     let view = OrderView::from(&order);
     json(StatusCode::OK, &json!({ "orderId": order.id, "items": view.items }))
@@ -248,8 +245,7 @@ pub async fn items(app: &App, request: Request) -> Result<Response<Body>, ApiErr
 
 /// `PUT /api/orders/{id}/status`: the workflow's next step (admin), or a
 /// cancel (owner or admin) that returns the stock.
-pub async fn update_status(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let principal = app.authenticate(&request).await?;
+pub async fn update_status(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
     let order = visible_order(app, &principal, &request).await?;
     let body: StatusChange = parse_json(&request, app.config.max_body_bytes)?;
     let mut errors = FieldErrors::new();
@@ -284,7 +280,7 @@ fn not_found() -> ApiError {
 async fn visible_order(app: &App, principal: &Principal, request: &Request) -> Result<Order, ApiError> {
     let id = path_param(request, "id").and_then(OrderId::parse).ok_or_else(not_found)?;
     let order = app.store.order_by_id(id).await?.ok_or_else(not_found)?;
-    if order.user_id != principal.user_id && principal.role != Role::Admin {
+    if !principal.owns_or_administers(order.user_id) {
         return Err(not_found());
     }
     Ok(order)
