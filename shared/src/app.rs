@@ -1,12 +1,16 @@
 //! The application context, built once per cold start, and the pipeline
-//! every request goes through: rate limit, access check (the route's
-//! [`Access`]), handler, error mapping, headers, one log line.
+//! every request goes through: deadline, rate limit, access check (the
+//! route's [`Access`]), handler, error mapping, headers, one log line.
+//!
+//! The store and the cache the handlers see are already guarded (see
+//! [`crate::resilience`]): every call bounded by the request's deadline,
+//! every dependency behind its circuit breaker.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
 use crate::access::{Access, Principal};
@@ -19,6 +23,7 @@ use crate::handlers;
 use crate::metrics::{self, Metric};
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token};
 use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, deadline};
 use crate::routes::Route;
 use crate::store::{self, Store, StoreError};
 
@@ -47,8 +52,21 @@ pub struct App {
     pub cursors: CursorCodec,
     /// The catalog's read-through cache over `cache`.
     pub catalog_cache: GenerationalCache,
+    /// The circuit breakers guarding `store` and `cache` (for `/health`).
+    pub breakers: Breakers,
     rate_limiter: RateLimiter,
 }
+
+/// This process's circuit breakers, one per dependency.
+pub struct Breakers {
+    pub store: Arc<CircuitBreaker>,
+    pub cache: Arc<CircuitBreaker>,
+}
+
+/// What Lambda's own deadline keeps back, so that a request past ours is
+/// still answered (503 with our JSON body) before Lambda stops the
+/// invocation and API Gateway sends its own bodiless 503.
+const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 
 impl App {
     /// Builds the adapters the configuration names.
@@ -59,8 +77,16 @@ impl App {
         Ok(App::new(config, store, cache, &secret))
     }
 
-    /// Builds the context around given adapters (tests pass their own).
+    /// Builds the context around given adapters (tests pass their own),
+    /// guarding each with its breaker and the request deadline.
     pub fn new(config: Config, store: Arc<dyn Store>, cache: Arc<dyn Cache>, jwt_secret: &[u8]) -> Self {
+        let breakers = Breakers {
+            store: CircuitBreaker::new("store", config.breaker, config.metrics.clone()),
+            cache: CircuitBreaker::new("cache", config.breaker, config.metrics.clone()),
+        };
+        let store: Arc<dyn Store> = Arc::new(GuardedStore::new(store, Arc::clone(&breakers.store)));
+        let cache: Arc<dyn Cache> =
+            Arc::new(GuardedCache::new(cache, Arc::clone(&breakers.cache), config.cache_timeout));
         App {
             tokens: TokenService::new(jwt_secret, config.jwt_ttl),
             // One invocation at a time per Lambda instance: give argon2's
@@ -73,6 +99,7 @@ impl App {
             cursors: CursorCodec::new(jwt_secret),
             catalog_cache: GenerationalCache::new(Arc::clone(&cache)),
             rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),
+            breakers,
             config,
             store,
             cache,
@@ -88,15 +115,19 @@ impl App {
             let started = Instant::now();
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
-            let ((mut response, rate), recorded) =
-                metrics::record(async {
-                    let answered = self.limit_then_dispatch(route, &meta, request).await;
-                    if answered.0.status() == http::StatusCode::SERVICE_UNAVAILABLE {
-                        metrics::count(Metric::DependencyFailures);
-                    }
-                    answered
-                })
-                .await;
+            let deadline = tokio::time::Instant::now() + self.time_allowed(&request);
+            let ((mut response, rate), recorded) = metrics::record(deadline::within(deadline, async {
+                let answered = tokio::time::timeout_at(deadline, self.limit_then_dispatch(route, &meta, request))
+                    .await
+                    .unwrap_or_else(|_| {
+                        (ApiError::unavailable("the request's deadline passed").to_response(), None)
+                    });
+                if answered.0.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+                    metrics::count(Metric::DependencyFailures);
+                }
+                answered
+            }))
+            .await;
             self.config.metrics.publish(&recorded, route.function, &meta.request_id);
             if let Some(rate) = rate {
                 set_rate_headers(&mut response, &rate);
@@ -113,6 +144,15 @@ impl App {
         }
         .instrument(span)
         .await
+    }
+
+    /// How long this request may take: `REQUEST_TIMEOUT_MS`, and in Lambda
+    /// never past the invocation's deadline less [`LAMBDA_DEADLINE_MARGIN`].
+    fn time_allowed(&self, request: &Request) -> Duration {
+        let configured = self.config.request_timeout;
+        let Some(context) = request.lambda_context_ref() else { return configured };
+        let left = context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+        configured.min(left.saturating_sub(LAMBDA_DEADLINE_MARGIN))
     }
 
     async fn limit_then_dispatch(

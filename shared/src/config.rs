@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::metrics::MetricsSink;
+use crate::resilience::BreakerSettings;
 
 /// Which store adapter serves the data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +86,17 @@ pub struct Config {
     /// in Lambda, or `off`, the default elsewhere), under the CloudWatch
     /// namespace `METRICS_NAMESPACE` (default `ShopApi`).
     pub metrics: MetricsSink,
+    /// The longest a request may take (`REQUEST_TIMEOUT_MS`, default 3000):
+    /// past it the answer is a 503. In Lambda the invocation's own deadline
+    /// minus a safety margin caps it further.
+    pub request_timeout: Duration,
+    /// The longest one cache call may take (`CACHE_TIMEOUT_MS`, default
+    /// 200); the cache is an optimisation, never worth a slow answer.
+    pub cache_timeout: Duration,
+    /// When the store's and the cache's circuit breakers open
+    /// (`BREAKER_FAILURES`, default 5 consecutive failures) and how long
+    /// they stay open (`BREAKER_COOLDOWN_MS`, default 5000, plus jitter).
+    pub breaker: BreakerSettings,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -170,6 +182,13 @@ impl Config {
                 .map_err(|_| invalid("MAX_BODY_BYTES", "too large".into()))?,
             cors_allow_origin: var("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".into()),
             metrics,
+            request_timeout: Duration::from_millis(number(&var, "REQUEST_TIMEOUT_MS", 3000, 100)?),
+            cache_timeout: Duration::from_millis(number(&var, "CACHE_TIMEOUT_MS", 200, 1)?),
+            breaker: BreakerSettings {
+                failure_threshold: u32::try_from(number(&var, "BREAKER_FAILURES", 5, 1)?)
+                    .map_err(|_| invalid("BREAKER_FAILURES", "too large".into()))?,
+                cooldown: Duration::from_millis(number(&var, "BREAKER_COOLDOWN_MS", 5000, 1)?),
+            },
             in_lambda,
         })
     }

@@ -54,9 +54,10 @@ pub enum ApiError {
     /// 429: the client IP is over its rate limit for this window.
     #[error("too many requests")]
     TooManyRequests { retry_after: Duration },
-    /// 503: a dependency the request needs is down. The cause is logged only.
+    /// 503: a dependency the request needs is down, or the request ran out
+    /// of time. The cause is logged only; `Retry-After` says when to retry.
     #[error("service temporarily unavailable")]
-    Unavailable(String),
+    Unavailable { cause: String, retry_after: Duration },
     /// 500: a bug or an unexpected failure. The cause is logged only.
     #[error("internal server error")]
     Internal(String),
@@ -86,7 +87,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,7 +96,7 @@ impl ApiError {
     /// Infrastructure causes are logged here, never sent.
     pub fn to_response(&self) -> Response<Body> {
         match self {
-            ApiError::Unavailable(cause) => tracing::warn!(cause = %cause, "dependency unavailable"),
+            ApiError::Unavailable { cause, .. } => tracing::warn!(cause = %cause, "dependency unavailable"),
             ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
             _ => {}
         }
@@ -113,8 +114,8 @@ impl ApiError {
         }
         let mut builder = Response::builder().status(status).header("content-type", "application/json");
         match self {
-            ApiError::TooManyRequests { retry_after } => {
-                builder = builder.header("retry-after", retry_after.as_secs().max(1).to_string());
+            ApiError::TooManyRequests { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+                builder = builder.header("retry-after", whole_seconds(*retry_after).to_string());
             }
             ApiError::MethodNotAllowed { allowed } => {
                 builder = builder.header("allow", allowed.join(", "));
@@ -127,6 +128,20 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` in whole seconds, rounded up and at least 1: a client told
+/// 0 would retry at once.
+fn whole_seconds(duration: Duration) -> u64 {
+    let seconds = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+impl ApiError {
+    /// A 503 for a dependency that failed now: worth a retry in a second.
+    pub fn unavailable(cause: impl Into<String>) -> Self {
+        ApiError::Unavailable { cause: cause.into(), retry_after: Duration::from_secs(1) }
+    }
+}
+
 impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::invalid_fields(errors.into_map())
@@ -136,7 +151,10 @@ impl From<FieldErrors> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(cause) => ApiError::Unavailable(cause),
+            StoreError::Unavailable(cause) => ApiError::unavailable(cause),
+            StoreError::BreakerOpen(retry_after) => {
+                ApiError::Unavailable { cause: "store circuit breaker open".into(), retry_after }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -176,7 +194,7 @@ mod tests {
         assert_eq!(response.status(), 500);
         let text = String::from_utf8(response.body().to_vec()).unwrap();
         assert!(!text.contains("redb"), "{text}");
-        let response = ApiError::Unavailable("connect to 10.0.0.1:6379 refused".into()).to_response();
+        let response = ApiError::unavailable("connect to 10.0.0.1:6379 refused").to_response();
         assert_eq!(response.status(), 503);
         assert!(!String::from_utf8(response.body().to_vec()).unwrap().contains("10.0.0.1"));
     }
@@ -186,5 +204,16 @@ mod tests {
         let response = ApiError::TooManyRequests { retry_after: Duration::from_secs(42) }.to_response();
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["retry-after"], "42");
+    }
+
+    #[test]
+    fn an_unavailable_response_says_when_to_retry_rounded_up() {
+        let open = StoreError::BreakerOpen(Duration::from_millis(2_300));
+        let response = ApiError::from(open).to_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "3");
+        assert_eq!(body_of(&response)["status"], 503);
+        let response = ApiError::unavailable("timed out").to_response();
+        assert_eq!(response.headers()["retry-after"], "1");
     }
 }

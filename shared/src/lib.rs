@@ -14,6 +14,8 @@
 //! - [`store`]: the store port and its adapters, DynamoDB and embedded (redb).
 //! - [`cache`]: the cache port and its adapters, Redis and in-process.
 //! - [`rate_limit`]: fixed-window limits per client IP, counted in the cache.
+//! - [`resilience`]: request deadlines and circuit breakers around the store
+//!   and the cache.
 //! - [`http`]: request parsing, JSON responses, security headers, the error body.
 //! - [`handlers`]: one async function per route.
 //! - [`routes`]: the route table, the single source of truth for what exists
@@ -35,6 +37,7 @@ pub mod http;
 pub mod lambda;
 pub mod metrics;
 pub mod rate_limit;
+pub mod resilience;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -136,6 +136,36 @@ impl MetricsSink {
     }
 }
 
+impl MetricsSink {
+    /// Writes `BreakerOpened` = 1 for `dependency` (`store` or `cache`) at
+    /// once: a breaker opens outside any one request's business. Published
+    /// per service (what the template's alarm watches) and per dependency.
+    pub fn publish_breaker_opened(&self, dependency: &str) {
+        let MetricsSink::Emf { namespace } = self else { return };
+        let line = breaker_line(namespace, dependency, unix_millis());
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+    }
+}
+
+/// The EMF document of one breaker opening.
+pub fn breaker_line(namespace: &str, dependency: &str, millis: u64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": millis,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Service"], ["Service", "Dependency"]],
+                "Metrics": [{"Name": "BreakerOpened", "Unit": "Count"}],
+            }],
+        },
+        "Service": SERVICE,
+        "Dependency": dependency,
+        "BreakerOpened": 1,
+    })
+    .to_string()
+}
+
 /// The EMF document of one request, or `None` when nothing was recorded.
 pub fn emf_line(namespace: &str, recorded: &Recorded, function: &str, request_id: &str, millis: u64) -> Option<String> {
     if recorded.is_empty() {
@@ -223,6 +253,15 @@ mod tests {
         assert_eq!(document["OrderValue"], 42.99);
         assert_eq!(document["function"], "orders-create");
         assert_eq!(document["requestId"], "req-1");
+    }
+
+    #[test]
+    fn a_breaker_opening_is_counted_per_service_and_per_dependency() {
+        let document: Value = serde_json::from_str(&breaker_line("ShopApi/prod", "store", 5)).unwrap();
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], json!([["Service"], ["Service", "Dependency"]]));
+        assert_eq!(directive["Metrics"], json!([{"Name": "BreakerOpened", "Unit": "Count"}]));
+        assert_eq!((document["Dependency"].as_str(), document["BreakerOpened"].as_i64()), (Some("store"), Some(1)));
     }
 
     #[test]

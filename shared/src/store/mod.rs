@@ -39,9 +39,14 @@ pub enum StoreError {
     /// nothing was written.
     #[error("stock above the maximum")]
     StockAboveMaximum,
-    /// The store cannot be reached or is throttling: a 503, worth a retry.
+    /// The store cannot be reached, is throttling, or did not answer in the
+    /// request's time: a 503, worth a retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The store's circuit breaker is open: no call was made. A 503 whose
+    /// `Retry-After` is what is left of the cool-down.
+    #[error("store unavailable: circuit breaker open")]
+    BreakerOpen(std::time::Duration),
     /// The order is no longer in the status the change started from: a
     /// concurrent change won.
     #[error("order status changed concurrently")]

@@ -29,7 +29,7 @@ const MAX_QUERIES_PER_PAGE: usize = 10;
 impl CatalogStore for DynamoStore {
     async fn create_category(&self, category: &Category) -> Result<(), StoreError> {
         let result = self
-            .client
+            .writer
             .put_item()
             .table_name(&self.table)
             .set_item(Some(category_to_item(category)))
@@ -75,7 +75,7 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
-        self.client
+        self.writer
             .put_item()
             .table_name(&self.table)
             .set_item(Some(product_to_item(product)))
@@ -93,7 +93,7 @@ impl CatalogStore for DynamoStore {
     async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
         let UpdateExpression { set, condition, names, values } = update_expression(update);
         let result = self
-            .client
+            .writer
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Key::product(update.id).into_item()))
@@ -131,7 +131,7 @@ impl CatalogStore for DynamoStore {
 
     async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
         let result = self
-            .client
+            .writer
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Key::product(id).into_item()))

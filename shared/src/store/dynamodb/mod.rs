@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -43,7 +44,15 @@ use items::Key;
 /// The DynamoDB-backed store.
 #[derive(Clone)]
 pub struct DynamoStore {
+    /// Reads: the SDK retries them (idempotent) with jittered backoff, all
+    /// within the request's deadline.
     client: Client,
+    /// Writes: never retried by the SDK. A write that timed out may have
+    /// landed; retried blindly, a conditional put would then fail on its
+    /// own success (a new user told their email is taken). Transactions
+    /// that only conflicted are retried by [`errors::send_transaction`],
+    /// which is safe: a cancelled transaction wrote nothing.
+    writer: Client,
     table: String,
 }
 
@@ -58,7 +67,8 @@ impl DynamoStore {
     }
 
     pub fn from_client(client: Client, table: &str) -> Self {
-        DynamoStore { client, table: table.to_owned() }
+        let writer = Client::from_conf(client.config().to_builder().retry_config(RetryConfig::disabled()).build());
+        DynamoStore { client, writer, table: table.to_owned() }
     }
 
     pub fn client(&self) -> &Client {
@@ -93,10 +103,15 @@ impl DynamoStore {
     }
 }
 
-fn timeouts() -> TimeoutConfig {
+/// The SDK's own bounds, under the request deadline that bounds every call
+/// anyway: an attempt may take half of a request's time, so a read that
+/// timed out once can still be retried within it.
+fn timeouts(config: &Config) -> TimeoutConfig {
+    let attempt = config.request_timeout / 2;
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(5))
+        .connect_timeout(attempt.min(Duration::from_secs(2)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(config.request_timeout)
         .build()
 }
 
@@ -114,7 +129,7 @@ fn env(name: &str) -> Option<String> {
 #[cfg(feature = "aws-config")]
 async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
     let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).timeout_config(timeouts());
+        aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).timeout_config(timeouts(config));
     if let Some(endpoint) = &config.dynamodb_endpoint {
         loader = loader.endpoint_url(endpoint);
         if env("AWS_REGION").is_none() && env("AWS_DEFAULT_REGION").is_none() {
@@ -140,8 +155,8 @@ async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
         .http_client(https_client())
         .region(Region::new(region))
         .credentials_provider(credentials)
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard())
-        .timeout_config(timeouts());
+        .retry_config(RetryConfig::standard())
+        .timeout_config(timeouts(config));
     builder.set_endpoint_url(config.dynamodb_endpoint.clone());
     builder.build()
 }

@@ -139,7 +139,7 @@ impl OrderStore for DynamoStore {
         // Ours if absent, expired (TTL deletes lazily), or claimed by a
         // request whose lease ran out without completing, for the same body.
         let result = self
-            .client
+            .writer
             .put_item()
             .table_name(&self.table)
             .set_item(Some(record))
@@ -170,7 +170,7 @@ impl OrderStore for DynamoStore {
 
     async fn release_idempotency_key(&self, ticket: &IdempotencyTicket) -> Result<(), StoreError> {
         let result = self
-            .client
+            .writer
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(Key::idempotency(ticket.user_id, &ticket.key).into_item()))
@@ -188,7 +188,7 @@ impl OrderStore for DynamoStore {
     }
 
     async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
-        let mut request = self.client.transact_write_items();
+        let mut request = self.writer.transact_write_items();
         for line in &order.items {
             request = request.transact_items(self.update(
                 Key::product(line.product_id),
@@ -244,7 +244,7 @@ impl OrderStore for DynamoStore {
         let mut restock: Vec<&crate::domain::OrderItem> =
             if to == OrderStatus::Cancelled { order.items.iter().collect() } else { Vec::new() };
         for _ in 0..3 {
-            let mut request = self.client.transact_write_items().transact_items(self.update(
+            let mut request = self.writer.transact_write_items().transact_items(self.update(
                 Key::order(order.id),
                 "SET #status = :to, #updatedAt = :now, GSI2PK = :statusPartition",
                 "#status = :from",

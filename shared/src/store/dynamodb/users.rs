@@ -14,7 +14,7 @@ use crate::store::{StoreError, TokenStanding, UserStore};
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         let result = self
-            .client
+            .writer
             .transact_write_items()
             .transact_items(self.put(user_to_item(user), "attribute_not_exists(PK)")?)
             .transact_items(self.put(items::email_claim(&user.email, user.id), "attribute_not_exists(PK)")?)
@@ -54,7 +54,7 @@ impl UserStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let mut request =
-            self.client.transact_write_items().transact_items(TransactWriteItem::builder().put(replace).build());
+            self.writer.transact_write_items().transact_items(TransactWriteItem::builder().put(replace).build());
         if user.email != previous.email {
             let release = Delete::builder()
                 .table_name(&self.table)
@@ -82,7 +82,7 @@ impl UserStore for DynamoStore {
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
         let mut item = Key::revoked_token(jti).into_item();
         item.insert("expiresAt".into(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
-        self.client
+        self.writer
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))

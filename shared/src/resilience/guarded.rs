@@ -1,0 +1,237 @@
+//! The store and the cache behind their deadline and breaker: one layer
+//! around each port, so no handler times or guards a call itself.
+//!
+//! - Store: a call refused by the open breaker is [`StoreError::BreakerOpen`]
+//!   (503 with the cool-down as `Retry-After`, no call made); a call that
+//!   runs out of the request's time is [`StoreError::Unavailable`] (503),
+//!   and its outcome is unknown: a write may still land, which the order
+//!   path's `Idempotency-Key` makes safe to retry.
+//! - Cache: a refused or timed-out call is a [`CacheError`], which every
+//!   caller already survives by going to the store; each call may take at
+//!   most `CACHE_TIMEOUT_MS` of the request's time.
+//!
+//! Only failures that say the dependency is unwell trip a breaker:
+//! unreachable, throttled, timed out. A missing record, a taken email or a
+//! conflict is the store working.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::breaker::CircuitBreaker;
+use super::deadline::bounded;
+use crate::cache::{Cache, CacheError};
+use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery, User, UserId};
+use crate::store::{
+    CatalogStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, ProductUpdate, Store, StoreError,
+    TokenStanding, UserStore,
+};
+
+/// A store whose every call is bounded by the request's deadline and
+/// guarded by the store's breaker.
+pub struct GuardedStore {
+    inner: Arc<dyn Store>,
+    breaker: Arc<CircuitBreaker>,
+}
+
+impl GuardedStore {
+    pub fn new(inner: Arc<dyn Store>, breaker: Arc<CircuitBreaker>) -> Self {
+        GuardedStore { inner, breaker }
+    }
+
+    async fn guard<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let permit = self.breaker.admit().map_err(|open| StoreError::BreakerOpen(open.retry_after))?;
+        match bounded(None, call).await {
+            Err(_) => {
+                permit.failed();
+                Err(StoreError::Unavailable("the request's deadline passed during a store call".into()))
+            }
+            Ok(Err(err @ StoreError::Unavailable(_))) => {
+                permit.failed();
+                Err(err)
+            }
+            Ok(answered) => {
+                permit.succeeded();
+                answered
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UserStore for GuardedStore {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.guard(self.inner.create_user(user)).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.guard(self.inner.user_by_id(id)).await
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        self.guard(self.inner.user_by_email(email)).await
+    }
+
+    async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError> {
+        self.guard(self.inner.update_user(user, previous)).await
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.guard(self.inner.revoke_token(jti, expires_at)).await
+    }
+
+    async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError> {
+        self.guard(self.inner.token_standing(user, jti)).await
+    }
+}
+
+#[async_trait]
+impl CatalogStore for GuardedStore {
+    async fn create_category(&self, category: &Category) -> Result<(), StoreError> {
+        self.guard(self.inner.create_category(category)).await
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        self.guard(self.inner.categories()).await
+    }
+
+    async fn category_by_key(&self, key: &str) -> Result<Option<Category>, StoreError> {
+        self.guard(self.inner.category_by_key(key)).await
+    }
+
+    async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
+        self.guard(self.inner.create_product(product)).await
+    }
+
+    async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.guard(self.inner.product_by_id(id)).await
+    }
+
+    async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
+        self.guard(self.inner.update_product(update)).await
+    }
+
+    async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
+        self.guard(self.inner.delete_product(id)).await
+    }
+
+    async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
+        self.guard(self.inner.list_products(query)).await
+    }
+}
+
+#[async_trait]
+impl OrderStore for GuardedStore {
+    async fn claim_idempotency_key(
+        &self,
+        user_id: UserId,
+        key: &str,
+        fingerprint: &str,
+        now: OffsetDateTime,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.guard(self.inner.claim_idempotency_key(user_id, key, fingerprint, now)).await
+    }
+
+    async fn release_idempotency_key(&self, ticket: &IdempotencyTicket) -> Result<(), StoreError> {
+        self.guard(self.inner.release_idempotency_key(ticket)).await
+    }
+
+    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+        self.guard(self.inner.place_order(order, completion)).await
+    }
+
+    async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.guard(self.inner.order_by_id(id)).await
+    }
+
+    async fn orders_of_user(
+        &self,
+        user_id: UserId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        self.guard(self.inner.orders_of_user(user_id, status, limit, after)).await
+    }
+
+    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+        self.guard(self.inner.orders_by_status(status, limit, after)).await
+    }
+
+    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
+        self.guard(self.inner.change_order_status(order, to, at)).await
+    }
+}
+
+#[async_trait]
+impl Store for GuardedStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.guard(self.inner.ping()).await
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+/// A cache whose every call takes at most `timeout` (and never more than
+/// the request has left), guarded by the cache's breaker.
+pub struct GuardedCache {
+    inner: Arc<dyn Cache>,
+    breaker: Arc<CircuitBreaker>,
+    timeout: Duration,
+}
+
+impl GuardedCache {
+    pub fn new(inner: Arc<dyn Cache>, breaker: Arc<CircuitBreaker>, timeout: Duration) -> Self {
+        GuardedCache { inner, breaker, timeout }
+    }
+
+    async fn guard<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {
+        let permit = self.breaker.admit().map_err(|_| CacheError("circuit breaker open".into()))?;
+        match bounded(Some(self.timeout), call).await {
+            Err(_) => {
+                permit.failed();
+                Err(CacheError("timed out".into()))
+            }
+            Ok(Err(err)) => {
+                permit.failed();
+                Err(err)
+            }
+            Ok(Ok(value)) => {
+                permit.succeeded();
+                Ok(value)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Cache for GuardedCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.guard(self.inner.get(key)).await
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.guard(self.inner.set(key, value, ttl)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.guard(self.inner.delete(key)).await
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
+        self.guard(self.inner.increment(key, ttl)).await
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        self.guard(self.inner.ping()).await
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
