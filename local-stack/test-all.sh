@@ -5,10 +5,13 @@
 #      the in-process cache; the store and cache contract suites also run
 #      against DynamoDB Local and Redis;
 #   2. the black-box API tests again with STORE=dynamodb + Redis;
-#   3. the template: `sam validate --lint` and cfn-lint with the serverless
+#   3. the fault tests: shop-local under load while its own Redis and
+#      DynamoDB Local are frozen, killed and restarted, and the embedded
+#      server killed (local-stack/tests/faults/);
+#   4. the template: `sam validate --lint` and cfn-lint with the serverless
 #      rules;
-#   4. `cargo lambda build --release` of one function, as `sam build` does;
-#   5. schemathesis against shop-local on both backends: requests generated
+#   5. `cargo lambda build --release` of one function, as `sam build` does;
+#   6. schemathesis against shop-local on both backends: requests generated
 #      from openapi.yaml, none may get a 5xx or an undocumented answer.
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
@@ -60,15 +63,20 @@ export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
 export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
-log "1/5 workspace tests (embedded backend; contract suites against every adapter)"
+log "1/6 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/5 black-box API tests against DynamoDB Local + Redis"
+log "2/6 black-box API tests against DynamoDB Local + Redis"
 # Same package selection as step 1, so the same feature set: the test binary
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/5 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
+log "3/6 fault tests: stand-ins frozen, killed and restarted under load"
+# One scenario at a time: they measure latencies, and each starts its own
+# stand-ins (through lib.sh) and stops them by PID.
+cargo test --workspace --test faults -- --test-threads 1 --nocapture 2>&1 | tee -a "$WORK_DIR/tests.log"
+
+log "4/6 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 VENV="$REPO_DIR/.venv"
 PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis)
 if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ] \
@@ -79,7 +87,7 @@ fi
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
-log "4/5 cargo lambda build --release of one function"
+log "5/6 cargo lambda build --release of one function"
 # arm64 is the template's default; without the aarch64 Rust target (it is
 # not a package registry download) build for x86_64, the other allowed
 # value of the template's Architecture parameter.
@@ -91,7 +99,7 @@ fi
 PATH="$VENV/bin:$PATH" cargo lambda build --release "$ARCH_FLAG" -p functions --bin health
 log "target/lambda/health/bootstrap ($ARCH_FLAG): $(stat -c %s target/lambda/health/bootstrap) bytes"
 
-log "5/5 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
+log "6/6 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
 fuzz_api "$VENV" 60
 fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
     TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"

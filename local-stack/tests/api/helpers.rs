@@ -16,7 +16,7 @@ const CONFIG_VARIABLES: &[&str] = &[
     "PORT", "STORE", "DATA_DIR", "TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "CACHE_URL", "CACHE_KEY_PREFIX", "JWT_SECRET",
     "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
     "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
-    "METRICS_NAMESPACE",
+    "METRICS_NAMESPACE", "REQUEST_TIMEOUT_MS", "CACHE_TIMEOUT_MS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -89,6 +89,24 @@ impl TestApp {
         self.base = base;
         self.output = output;
         self
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all, as a crash or an
+    /// out-of-memory kill would) and starts it again on the same port and
+    /// data, so clients keep their base URL.
+    pub async fn crash_and_restart(&mut self) {
+        let pid = self.child.id().expect("server is running");
+        let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await.unwrap();
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("server dies").unwrap();
+        let port = self.base.rsplit(':').next().unwrap().to_owned();
+        let mut env = self.env.clone();
+        env.retain(|(name, _)| name != "PORT");
+        env.push(("PORT".into(), port));
+        let (child, base, output) = start(&env, self.data_dir.path().to_path_buf()).await;
+        assert_eq!(base, self.base, "restarted on the same port");
+        self.child = child;
+        self.output = output;
     }
 
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
