@@ -6,7 +6,9 @@ the fuzzer reaches the handlers behind authentication, not just the 401 in
 front of them. A fuzzed logout revokes the token: a 401 makes schemathesis
 sign in again and retry. Profile updates are kept from changing the admin's
 email or password, which would lock the fuzzer out for the rest of the run
-(the black-box tests cover those changes). Orders name products seeded
+(the black-box tests cover those changes); for the same reason the admin
+never demotes or disables itself (the black-box tests cover the last-admin
+rule and both changes). Orders name products seeded
 here, with stock to spare, instead of random ids, so that orders are placed
 and the stateful phase goes on to read, confirm, ship and cancel them.
 """
@@ -89,3 +91,16 @@ def map_body(context, body):
         if "userId" in body:
             body["userId"] = ADMIN_ID
     return body
+
+
+@schemathesis.hook
+def before_call(context, case, **kwargs):
+    """The fuzzing admin's own role and status stay as they are: a
+    generated sequence that promoted someone else and then demoted the
+    admin would leave the rest of the run signed in as a customer."""
+    operation = case.operation
+    own = (case.path_parameters or {}).get("id") == ADMIN_ID
+    if own and _is(operation, "PUT", "/api/users/{id}/role") and isinstance(case.body, dict):
+        case.body = {**case.body, "role": "admin"}
+    if own and _is(operation, "PUT", "/api/users/{id}/status") and isinstance(case.body, dict):
+        case.body = {**case.body, "status": "active"}

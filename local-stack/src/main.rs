@@ -9,8 +9,10 @@
 //! ```text
 //! shop-local                 serve the API (PORT, default 3000)
 //! shop-local create-table    create TABLE_NAME in a local DynamoDB, then exit
+//! shop-local admin ...       the operator's commands (see `admin`)
 //! ```
 
+mod admin;
 mod gateway;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -23,7 +25,8 @@ use shop::{App, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().cloned();
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -35,7 +38,8 @@ async fn main() -> ExitCode {
     let result = match command.as_deref() {
         None | Some("serve") => serve(config).await,
         Some("create-table") => create_local_table(&config).await.map(|_| ()),
-        Some(other) => Err(format!("unknown command `{other}`; use `serve` or `create-table`")),
+        Some("admin") => admin::run(&config, &args[1..]).await.map(|report| println!("{report}")),
+        Some(other) => Err(format!("unknown command `{other}`; use `serve`, `create-table` or `admin`")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,11 +18,12 @@ use crate::auth::{HashMemory, PasswordHasher, SecretError, TokenError, TokenServ
 use crate::cache::generational::GenerationalCache;
 use crate::cache::{self, Cache, CacheError};
 use crate::config::Config;
+use crate::domain::UserStatus;
 use crate::error::ApiError;
 use crate::handlers;
 use crate::metrics::{self, Metric};
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token};
-use crate::rate_limit::{RateDecision, RateLimiter};
+use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
 use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, deadline};
 use crate::routes::Route;
 use crate::store::{self, Store, StoreError};
@@ -54,6 +55,8 @@ pub struct App {
     pub catalog_cache: GenerationalCache,
     /// The circuit breakers guarding `store` and `cache` (for `/health`).
     pub breakers: Breakers,
+    /// Failed logins per account.
+    pub login_throttle: LoginThrottle,
     rate_limiter: RateLimiter,
 }
 
@@ -99,6 +102,11 @@ impl App {
             cursors: CursorCodec::new(jwt_secret),
             catalog_cache: GenerationalCache::new(Arc::clone(&cache)),
             rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),
+            login_throttle: LoginThrottle::new(
+                Arc::clone(&cache),
+                config.login_failures_max,
+                config.login_failures_window,
+            ),
             breakers,
             config,
             store,
@@ -208,18 +216,22 @@ impl App {
         if standing.revoked {
             return Err(ApiError::Unauthorized("token has been revoked".into()));
         }
-        match standing.session_version {
-            None => return Err(ApiError::Unauthorized("user no longer exists".into())),
-            Some(current) if current != claims.ver => {
-                return Err(ApiError::Unauthorized("token was signed out by a password change".into()));
-            }
-            Some(_) => {}
+        let Some(user) = standing.user else {
+            return Err(ApiError::Unauthorized("user no longer exists".into()));
+        };
+        if user.status == UserStatus::Disabled {
+            return Err(ApiError::Unauthorized("account is disabled".into()));
         }
-        Ok(Principal { user_id, role: claims.role, claims })
+        if user.session_version != claims.ver {
+            return Err(ApiError::Unauthorized("token was signed out by a password change or a disabling".into()));
+        }
+        // The role as stored now, not as the token was issued: a promotion
+        // or a demotion takes effect on the next request.
+        Ok(Principal { user_id, role: user.role, claims })
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 

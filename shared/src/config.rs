@@ -71,8 +71,15 @@ pub struct Config {
     /// Rate limits per client IP.
     pub rate_limit: RateLimitConfig,
     /// Emails that register as admins (`ADMIN_EMAILS`, comma-separated,
-    /// compared lower-cased).
+    /// compared lower-cased). Honoured only outside Lambda: in a deployed
+    /// stack nothing proves a registrant owns the address, so the first
+    /// admin is made with `shop-local admin grant` instead.
     pub admin_emails: Vec<String>,
+    /// Failed logins per email that block it (`LOGIN_FAILURES_MAX`, default
+    /// 10) for the rest of a window of `LOGIN_FAILURES_WINDOW_SECONDS`
+    /// (default 900), whatever the source IP.
+    pub login_failures_max: u64,
+    pub login_failures_window: Duration,
     /// `tracing` filter directive (`LOG_LEVEL`, default `info`).
     pub log_level: String,
     /// Log line format (`LOG_FORMAT`: `json` default, or `pretty`).
@@ -172,10 +179,13 @@ impl Config {
             jwt_ttl: Duration::from_secs(number(&var, "JWT_TTL_SECONDS", 86_400, 1)?),
             rate_limit,
             admin_emails: var("ADMIN_EMAILS")
+                .filter(|_| !in_lambda)
                 .map(|list| {
                     list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect()
                 })
                 .unwrap_or_default(),
+            login_failures_max: number(&var, "LOGIN_FAILURES_MAX", 10, 1)?,
+            login_failures_window: Duration::from_secs(number(&var, "LOGIN_FAILURES_WINDOW_SECONDS", 900, 1)?),
             log_level,
             log_format,
             max_body_bytes: usize::try_from(number(&var, "MAX_BODY_BYTES", 64 * 1024, 1)?)
@@ -305,6 +315,12 @@ mod tests {
     fn admin_emails_are_trimmed_and_lower_cased() {
         let config = config_from(&[("ADMIN_EMAILS", " Boss@Shop.test, ,ops@shop.test ")]).unwrap();
         assert_eq!(config.admin_emails, vec!["boss@shop.test", "ops@shop.test"]);
+    }
+
+    #[test]
+    fn admin_emails_are_ignored_in_lambda() {
+        let config = config_from(&[("ADMIN_EMAILS", "boss@shop.test"), ("AWS_LAMBDA_FUNCTION_NAME", "auth-register")]);
+        assert!(config.unwrap().admin_emails.is_empty());
     }
 
     #[test]

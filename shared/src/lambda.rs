@@ -18,6 +18,12 @@ pub async fn run(name: &str) -> Result<(), lambda_http::Error> {
     return_large_buffers_to_the_os();
     let config = Config::from_env()?;
     telemetry::init(&config);
+    if std::env::var("ADMIN_EMAILS").is_ok_and(|emails| !emails.trim().is_empty()) {
+        tracing::warn!(
+            "ADMIN_EMAILS is ignored in Lambda: nothing proves a registrant owns the address; \
+             make admins with `shop-local admin grant EMAIL`"
+        );
+    }
     let app = Arc::new(App::from_config(config).await?);
     warm_up(&app).await;
     lambda_http::run(service_fn(move |request: Request| {

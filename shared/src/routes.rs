@@ -30,6 +30,10 @@ pub enum RouteId {
     OrdersGet,
     OrdersItems,
     OrdersUpdateStatus,
+    UsersList,
+    UsersGet,
+    UsersUpdateRole,
+    UsersUpdateStatus,
 }
 
 /// One route: what API Gateway matches, and the function that serves it.
@@ -87,6 +91,10 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::OrdersGet, "GET", "/api/orders/{id}", "orders-get", Access::OwnerOrAdmin),
     route(RouteId::OrdersItems, "GET", "/api/orders/{id}/items", "orders-items", Access::OwnerOrAdmin),
     route(RouteId::OrdersUpdateStatus, "PUT", "/api/orders/{id}/status", "orders-update-status", Access::OwnerOrAdmin),
+    route(RouteId::UsersList, "GET", "/api/users", "users-list", Access::Admin),
+    route(RouteId::UsersGet, "GET", "/api/users/{id}", "users-get", Access::Admin),
+    route(RouteId::UsersUpdateRole, "PUT", "/api/users/{id}/role", "users-update-role", Access::Admin),
+    route(RouteId::UsersUpdateStatus, "PUT", "/api/users/{id}/status", "users-update-status", Access::Admin),
 ];
 
 /// The route serving the Lambda function `name`.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shop::cache::memory::MemoryCache;
-use shop::domain::{Email, Role, User, UserId, UserName};
+use shop::domain::{Email, Role, User, UserId, UserName, UserStatus};
 use shop::routes::{ROUTES, by_function};
 use shop::store::embedded::EmbeddedStore;
 use shop::{App, Config};
@@ -29,9 +29,18 @@ impl Harness {
 
     /// `admin`: an email that registers as admin.
     fn with_admin(admin: Option<&str>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let admin = admin.map(str::to_owned);
-        let config = Config::from_lookup(|name| if name == "ADMIN_EMAILS" { admin.clone() } else { None }).unwrap();
+        Self::with_config(Config::from_lookup(|name| if name == "ADMIN_EMAILS" { admin.clone() } else { None }).unwrap())
+    }
+
+    /// A handler harness with the configuration `variables` give.
+    fn with_variables(variables: &[(&str, &str)]) -> Self {
+        let lookup = |name: &str| variables.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+        Self::with_config(Config::from_lookup(lookup).unwrap())
+    }
+
+    fn with_config(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
         let app = App::new(config, store, Arc::new(MemoryCache::new()), b"events-test-secret-events-test-secret");
         Harness { app, _dir: dir }
@@ -226,6 +235,7 @@ async fn stored_user(app: &App, email: &str, role: Role) -> User {
         name: UserName::parse("Access Walker").unwrap(),
         role,
         password_hash: "not-a-hash: this user never signs in with a password".into(),
+        status: UserStatus::Active,
         session_version: 0,
         created_at: now,
         updated_at: now,
@@ -270,4 +280,64 @@ async fn every_route_admits_exactly_the_callers_its_access_declares() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn in_lambda_a_registration_with_an_admin_email_is_a_customer() {
+    let harness = Harness::with_variables(&[
+        ("ADMIN_EMAILS", "sample.user@example.com"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "auth-register"),
+        ("JWT_SECRET", "a-deployed-secret-of-at-least-32-characters"),
+    ]);
+    let (status, registered) = harness.send("auth-register", None).await;
+    assert_eq!((status, registered["user"]["role"].as_str()), (201, Some("customer")), "{registered}");
+}
+
+/// The login sample from `ip`, with `password` (and `email`) in place of
+/// the sample's.
+async fn login_from(harness: &Harness, ip: &str, email: &str, password: &str) -> (u16, Value) {
+    let replacements = [("203.0.113.7", ip), ("sample.user@example.com", email), ("correct horse battery", password)];
+    harness.send_replacing("auth-login", None, &replacements).await
+}
+
+#[tokio::test]
+async fn failed_logins_for_one_email_are_throttled_whatever_the_source_ip() {
+    let harness = Harness::with_variables(&[("LOGIN_FAILURES_MAX", "3")]);
+    assert_eq!(harness.send("auth-register", None).await.0, 201);
+    for (n, ip) in ["198.51.100.1", "198.51.100.2", "198.51.100.3"].iter().enumerate() {
+        let (status, body) = login_from(&harness, ip, "sample.user@example.com", "wrong password").await;
+        assert_eq!(status, 401, "failure {n}: {body}");
+    }
+    // From a fourth address, even with the right password: blocked.
+    let (status, body) = login_from(&harness, "198.51.100.4", "sample.user@example.com", "correct horse battery").await;
+    assert_eq!((status, body["status"].as_i64()), (429, Some(429)), "{body}");
+    // Another account is not touched.
+    let (status, _) = login_from(&harness, "198.51.100.4", "other.user@example.com", "wrong password").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn an_unknown_email_is_throttled_exactly_like_a_known_one() {
+    let harness = Harness::with_variables(&[("LOGIN_FAILURES_MAX", "2")]);
+    let mut answers = Vec::new();
+    for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let (status, body) = login_from(&harness, ip, "nobody@example.com", "whatever password").await;
+        answers.push((status, body["error"].clone()));
+    }
+    assert_eq!(answers[0], answers[1], "the same refusal each time");
+    assert_eq!(answers[0].0, 401);
+    assert_eq!(answers[2].0, 429);
+}
+
+#[tokio::test]
+async fn a_throttled_login_says_when_to_retry() {
+    let harness = Harness::with_variables(&[("LOGIN_FAILURES_MAX", "1")]);
+    login_from(&harness, "198.51.100.1", "nobody@example.com", "whatever password").await;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/auth-login.json");
+    let text = std::fs::read_to_string(path).unwrap().replace("sample.user@example.com", "nobody@example.com");
+    let request: Request = lambda_http::request::from_str(&text).unwrap();
+    let response = harness.app.handle(by_function("auth-login").unwrap(), request).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
 }

@@ -4,8 +4,8 @@ mod common;
 
 use std::sync::Arc;
 
-use shop::domain::{Email, Role, User, UserId, UserName};
-use shop::store::{Store, StoreError, TokenStanding, UserStore};
+use shop::domain::{Email, Role, User, UserId, UserName, UserStatus};
+use shop::store::{Store, StoreError, TokenStanding, UserStanding, UserStore};
 use time::{Duration, OffsetDateTime};
 
 fn user(email: &str) -> User {
@@ -17,6 +17,7 @@ fn user(email: &str) -> User {
         name: UserName::parse("Ada Lovelace").unwrap(),
         role: Role::Customer,
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        status: UserStatus::Active,
         session_version: 0,
         created_at: now,
         updated_at: now,
@@ -118,7 +119,7 @@ async fn a_revoked_token_stays_revoked(store: Arc<dyn Store>) {
     let ada = user("revoked@example.com");
     store.create_user(&ada).await.unwrap();
     let jti = uuid::Uuid::new_v4().to_string();
-    let live = TokenStanding { revoked: false, session_version: Some(0) };
+    let live = TokenStanding { revoked: false, user: Some(UserStanding::from(&ada)) };
     assert_eq!(store.token_standing(ada.id, &jti).await.unwrap(), live);
     store.revoke_token(&jti, OffsetDateTime::now_utc() + Duration::hours(1)).await.unwrap();
     assert!(store.token_standing(ada.id, &jti).await.unwrap().revoked);
@@ -132,10 +133,10 @@ async fn a_token_stands_on_its_users_current_session_version(store: Arc<dyn Stor
     ada.session_version = 7;
     store.update_user(&ada, &read).await.unwrap();
     let standing = store.token_standing(ada.id, "some-jti").await.unwrap();
-    assert_eq!(standing, TokenStanding { revoked: false, session_version: Some(7) });
+    assert_eq!(standing, TokenStanding { revoked: false, user: Some(UserStanding::from(&ada)) });
     assert_eq!(store.user_by_id(ada.id).await.unwrap().unwrap().session_version, 7);
     let nobody = store.token_standing(UserId::new(), "some-jti").await.unwrap();
-    assert_eq!(nobody.session_version, None, "{}", store.kind());
+    assert_eq!(nobody.user, None, "{}", store.kind());
 }
 
 async fn every_adapter_answers_a_ping(store: Arc<dyn Store>) {

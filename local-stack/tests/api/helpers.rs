@@ -17,6 +17,7 @@ const CONFIG_VARIABLES: &[&str] = &[
     "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
     "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
     "METRICS_NAMESPACE", "REQUEST_TIMEOUT_MS", "CACHE_TIMEOUT_MS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS",
+    "LOGIN_FAILURES_MAX", "LOGIN_FAILURES_WINDOW_SECONDS",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -93,7 +94,8 @@ impl TestApp {
 
     /// Kills the server with SIGKILL (no shutdown at all, as a crash or an
     /// out-of-memory kill would) and starts it again on the same port and
-    /// data, so clients keep their base URL.
+    /// data, so clients keep their base URL. (For the fault tests.)
+    #[allow(dead_code)]
     pub async fn crash_and_restart(&mut self) {
         let pid = self.child.id().expect("server is running");
         let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await.unwrap();
@@ -223,6 +225,46 @@ impl TestApp {
     pub async fn set_order_status(&self, token: &str, id: &str, status: &str) -> Response {
         let path = format!("/api/orders/{id}/status");
         self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "status": status })).send().await.unwrap()
+    }
+
+    pub async fn users(&self, token: &str, query: &str) -> Response {
+        self.request(Method::GET, &format!("/api/users?{query}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn user(&self, token: &str, id: &str) -> Response {
+        self.request(Method::GET, &format!("/api/users/{id}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn set_user_role(&self, token: &str, id: &str, role: &str) -> Response {
+        let path = format!("/api/users/{id}/role");
+        self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "role": role })).send().await.unwrap()
+    }
+
+    pub async fn set_user_status(&self, token: &str, id: &str, status: &str) -> Response {
+        let path = format!("/api/users/{id}/status");
+        self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "status": status })).send().await.unwrap()
+    }
+
+    /// Runs `shop-local admin ARGS` on this server's configuration and data.
+    /// The embedded store is one process's file: for it the server is
+    /// stopped while the command runs and started again after.
+    pub async fn admin_command(&mut self, args: &[&str]) -> std::process::Output {
+        let embedded = !self.env.iter().any(|(name, value)| name == "STORE" && value == "dynamodb");
+        if embedded {
+            let exit = self.terminate().await;
+            assert!(exit.success(), "shop-local exited with {exit} on SIGTERM");
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_shop-local"));
+        for variable in CONFIG_VARIABLES {
+            command.env_remove(variable);
+        }
+        command.envs(self.env.iter().cloned()).env("DATA_DIR", self.data_dir.path()).env("LOG_LEVEL", "warn");
+        let output = command.arg("admin").args(args).output().await.unwrap();
+        if embedded {
+            let (child, base, lines) = start(&self.env, self.data_dir.path().to_path_buf()).await;
+            (self.child, self.base, self.output) = (child, base, lines);
+        }
+        output
     }
 
     /// Registers a customer with a unique email; returns (token, user).

@@ -12,3 +12,4 @@ mod gateway;
 mod helpers;
 mod metrics;
 mod orders;
+mod users;

@@ -113,7 +113,7 @@ mod tests {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-    use crate::domain::{Email, UserName};
+    use crate::domain::{Email, UserName, UserStatus};
 
     const SECRET: &[u8] = b"a-test-secret-that-is-long-enough-for-hs256";
 
@@ -125,6 +125,7 @@ mod tests {
             name: UserName::parse("Ada").unwrap(),
             role,
             password_hash: String::new(),
+            status: UserStatus::Active,
             session_version: 0,
             created_at: now,
             updated_at: now,

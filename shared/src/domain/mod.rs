@@ -15,5 +15,5 @@ pub use catalog::{
 };
 pub use money::Money;
 pub use order::{Order, OrderId, OrderItem, OrderLines, OrderStatus};
-pub use user::{Email, Password, Role, User, UserId, UserName};
+pub use user::{Email, Password, Role, User, UserId, UserName, UserStatus};
 pub use validation::FieldErrors;

@@ -108,8 +108,9 @@ impl fmt::Debug for Password {
     }
 }
 
-/// What a user may do. Set at registration (admin when the email is in
-/// `ADMIN_EMAILS`), never through the API.
+/// What a user may do. A customer at registration (locally, an admin when
+/// the email is in `ADMIN_EMAILS`); changed only by an admin
+/// (`PUT /api/users/{id}/role`) or by the operator's `shop-local admin`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -134,6 +135,33 @@ impl Role {
     }
 }
 
+/// Whether a user may sign in. A disabled user's tokens stop working at
+/// once and their login is refused; their orders stay.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    #[default]
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "active" => Some(UserStatus::Active),
+            "disabled" => Some(UserStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
 /// A stored user. `password_hash` is an argon2id PHC string and never
 /// leaves the server: the wire form is built by the handlers without it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +170,7 @@ pub struct User {
     pub email: Email,
     pub name: UserName,
     pub role: Role,
+    pub status: UserStatus,
     pub password_hash: String,
     /// Moves on with every password change. Tokens carry the version they
     /// were issued under, so a password change signs out every session
@@ -149,6 +178,13 @@ pub struct User {
     pub session_version: u32,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl User {
+    /// An admin who may sign in: what the last-admin rule counts.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.status == UserStatus::Active
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +240,9 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("root"), None);
+        for status in [UserStatus::Active, UserStatus::Disabled] {
+            assert_eq!(UserStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(UserStatus::parse("banned"), None);
     }
 }

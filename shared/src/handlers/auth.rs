@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 
 use super::views::UserView;
 use crate::access::Principal;
-use crate::app::App;
+use crate::app::{App, unix_now};
 use crate::auth::IssuedToken;
-use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName};
+use crate::domain::{Email, FieldErrors, Password, Role, User, UserId, UserName, UserStatus};
 use crate::error::ApiError;
 use crate::http::{json, no_content, parse_json};
 use crate::metrics::{self, Metric};
@@ -83,6 +83,7 @@ pub async fn register(app: &App, request: Request) -> Result<Response<Body>, Api
         name,
         role,
         password_hash,
+        status: UserStatus::Active,
         session_version: 0,
         created_at: now,
         updated_at: now,
@@ -102,17 +103,30 @@ pub async fn login(app: &App, request: Request) -> Result<Response<Body>, ApiErr
         errors.add("password", "is required");
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else { return Err(errors.into()) };
+    if let Some(retry_after) = app.login_throttle.blocked(email.as_str(), unix_now()).await {
+        metrics::count(Metric::RateLimited);
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
     let Some(user) = app.store.user_by_email(&email).await? else {
         app.passwords.verify_decoy(&body.password).await;
-        metrics::count(Metric::LoginsFailed);
-        return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+        return Err(refuse_login(app, &email).await);
     };
-    if !app.passwords.verify(&body.password, &user.password_hash).await {
-        metrics::count(Metric::LoginsFailed);
-        return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
+    // A disabled account is refused like a wrong password, after the same
+    // hashing work: the answer does not tell it apart.
+    let verified = app.passwords.verify(&body.password, &user.password_hash).await;
+    if !verified || user.status == UserStatus::Disabled {
+        return Err(refuse_login(app, &email).await);
     }
     tracing::info!(user_id = %user.id, event = "user_logged_in", "user logged in");
     respond_with_token(app, StatusCode::OK, &user)
+}
+
+/// Counts a failed login against the email (known or not) and returns the
+/// one answer every failure gets.
+async fn refuse_login(app: &App, email: &Email) -> ApiError {
+    metrics::count(Metric::LoginsFailed);
+    app.login_throttle.record_failure(email.as_str(), unix_now()).await;
+    ApiError::Unauthorized(BAD_CREDENTIALS.into())
 }
 
 /// `GET /api/auth/profile` -> 200 `{user}`.

@@ -10,6 +10,7 @@ mod health;
 mod orders;
 mod products;
 mod query;
+mod users;
 mod views;
 
 use lambda_http::{Body, Request, Response};
@@ -46,6 +47,10 @@ pub async fn dispatch(
         RouteId::OrdersGet => orders::get(app, signed_in(caller)?, request).await,
         RouteId::OrdersItems => orders::items(app, signed_in(caller)?, request).await,
         RouteId::OrdersUpdateStatus => orders::update_status(app, signed_in(caller)?, request).await,
+        RouteId::UsersList => users::list(app, request).await,
+        RouteId::UsersGet => users::get(app, request).await,
+        RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,
+        RouteId::UsersUpdateStatus => users::update_status(app, signed_in(caller)?, request).await,
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Number, Value, json};
 use time::OffsetDateTime;
 
 use super::products::invalidate_product;
+use super::query::page_limit;
 use super::views::OrderView;
 use crate::access::Principal;
 use crate::app::App;
@@ -19,8 +20,6 @@ use crate::metrics::{self, Metric};
 use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
-const DEFAULT_LIMIT: usize = 20;
-const MAX_LIMIT: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -199,13 +198,7 @@ pub async fn list(app: &App, principal: Principal, request: Request) -> Result<R
     }
     let status = params.first("status").and_then(|raw| errors.check("status", OrderStatus::parse(raw)));
     let user = params.first("userId").and_then(|raw| errors.check("userId", UserId::parse(raw).ok_or("must be a user id".into())));
-    let limit = match params.first("limit") {
-        Some(raw) => {
-            let parsed = raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n));
-            errors.check("limit", parsed.ok_or(format!("must be an integer from 1 to {MAX_LIMIT}"))).unwrap_or(DEFAULT_LIMIT)
-        }
-        None => DEFAULT_LIMIT,
-    };
+    let limit = page_limit(params.first("limit"), &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
     }

@@ -1,5 +1,6 @@
 //! The query string of `GET /api/products`: every parameter validated,
-//! unknown ones refused, the cursor checked against the filters.
+//! unknown ones refused, the cursor checked against the filters; and the
+//! `limit` every listing takes.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +12,17 @@ use crate::domain::{CategoryName, FieldErrors, ListPosition, Money, ProductQuery
 use crate::error::ApiError;
 
 const KNOWN: &[&str] = &["category", "minPrice", "maxPrice", "q", "inStock", "limit", "cursor"];
-const DEFAULT_LIMIT: usize = 20;
-const MAX_LIMIT: usize = 100;
+/// A listing's page size when `limit` is not given, and its largest.
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+/// A listing's `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent
+/// (or invalid, which `errors` then names).
+pub fn page_limit(raw: Option<&str>, errors: &mut FieldErrors) -> usize {
+    let Some(raw) = raw else { return DEFAULT_LIMIT };
+    let limit = raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n));
+    errors.check("limit", limit.ok_or(format!("must be an integer from 1 to {MAX_LIMIT}"))).unwrap_or(DEFAULT_LIMIT)
+}
 
 /// A validated listing request.
 pub struct ListRequest {
@@ -52,10 +62,7 @@ pub fn parse(app: &App, request: &Request) -> Result<ListRequest, ApiError> {
     if let Some(raw) = get("q") {
         query.terms = errors.check("q", SearchTerms::parse(raw)).unwrap_or_default();
     }
-    if let Some(raw) = get("limit") {
-        let limit = raw.parse::<usize>().ok().filter(|n| (1..=MAX_LIMIT).contains(n));
-        query.limit = errors.check("limit", limit.ok_or(format!("must be an integer from 1 to {MAX_LIMIT}"))).unwrap_or(DEFAULT_LIMIT);
-    }
+    query.limit = page_limit(get("limit"), &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::domain::{Category, Money, Order, OrderId, OrderStatus, Product, ProductId, Role, User, UserId};
+use crate::domain::{Category, Money, Order, OrderId, OrderStatus, Product, ProductId, Role, User, UserId, UserStatus};
 
 /// A user as the API shows it: never the password hash.
 #[derive(Serialize)]
@@ -13,6 +13,7 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub role: Role,
+    pub status: UserStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -26,6 +27,7 @@ impl From<&User> for UserView {
             email: user.email.as_str().to_owned(),
             name: user.name.as_str().to_owned(),
             role: user.role,
+            status: user.status,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }

@@ -24,10 +24,11 @@ use time::OffsetDateTime;
 use super::breaker::CircuitBreaker;
 use super::deadline::bounded;
 use crate::cache::{Cache, CacheError};
-use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery, User, UserId};
+use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery};
+use crate::domain::{Role, User, UserId, UserStatus};
 use crate::store::{
     CatalogStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, ProductUpdate, Store, StoreError,
-    TokenStanding, UserStore,
+    TokenStanding, UserPage, UserQuery, UserStore,
 };
 
 /// A store whose every call is bounded by the request's deadline and
@@ -85,6 +86,20 @@ impl UserStore for GuardedStore {
 
     async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError> {
         self.guard(self.inner.token_standing(user, jti)).await
+    }
+
+    async fn change_user_access(
+        &self,
+        current: &User,
+        role: Role,
+        status: UserStatus,
+        at: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        self.guard(self.inner.change_user_access(current, role, status, at)).await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+        self.guard(self.inner.list_users(query)).await
     }
 }
 

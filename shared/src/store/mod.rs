@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::config::{Config, StoreKind};
-use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, StockChange, User, UserId};
+use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
+use crate::domain::UserStatus;
 use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 
 /// Why a store operation failed.
@@ -55,6 +56,9 @@ pub enum StoreError {
     /// on that read would bring the old password back.
     #[error("user changed concurrently")]
     UserChanged,
+    /// The change would leave no active admin; nothing was written.
+    #[error("the last active admin cannot be demoted or disabled")]
+    LastAdmin,
     /// A stored record cannot be read back, or another unexpected failure.
     #[error("store failure: {0}")]
     Internal(String),
@@ -75,9 +79,9 @@ pub trait UserStore: Send + Sync {
     /// When the email changed, the old one is released and the new one
     /// claimed in the same atomic write ([`StoreError::EmailTaken`] if
     /// someone holds it); [`StoreError::NotFound`] when the user does not
-    /// exist; [`StoreError::UserChanged`] when the stored session version is
-    /// no longer `previous`'s, so a write racing a password change can never
-    /// restore the old password.
+    /// exist; [`StoreError::UserChanged`] when the stored session version or
+    /// role is no longer `previous`'s, so a write racing a password change,
+    /// a disabling or a role change can never undo it.
     async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError>;
 
     /// Refuses the token `jti` until `expires_at`, after which the token is
@@ -85,9 +89,27 @@ pub trait UserStore: Send + Sync {
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// What the store says of a token `jti` presented for `user`: revoked
-    /// by a logout, and the user's session version now. One consistent
-    /// look, made for every authenticated request.
+    /// by a logout, and the user's session version, role and status now.
+    /// One consistent look, made for every authenticated request.
     async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError>;
+
+    /// Sets the role and status of `current` (the user as the caller read
+    /// it) and returns the user as stored after it. Compare-and-set:
+    /// [`StoreError::UserChanged`] when the stored role or status is no
+    /// longer `current`'s, [`StoreError::NotFound`] when the user is gone,
+    /// [`StoreError::LastAdmin`] when no active admin would remain,
+    /// decided atomically with the write. Disabling also moves the session
+    /// version on, so every token issued before it is dead for good.
+    async fn change_user_access(
+        &self,
+        current: &User,
+        role: Role,
+        status: UserStatus,
+        at: OffsetDateTime,
+    ) -> Result<User, StoreError>;
+
+    /// One page of users, newest first, passing `query`'s filters.
+    async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError>;
 }
 
 /// The stored facts a signed, unexpired token is checked against.
@@ -95,9 +117,51 @@ pub trait UserStore: Send + Sync {
 pub struct TokenStanding {
     /// The token was revoked by a logout.
     pub revoked: bool,
-    /// The user's session version now; `None` when the user no longer
-    /// exists.
-    pub session_version: Option<u32>,
+    /// The user now; `None` when the user no longer exists.
+    pub user: Option<UserStanding>,
+}
+
+/// What a request's rights are decided on: never the token's claims alone,
+/// so a role change or a disabling takes effect on the next request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserStanding {
+    pub session_version: u32,
+    pub role: Role,
+    pub status: UserStatus,
+}
+
+impl From<&User> for UserStanding {
+    fn from(user: &User) -> Self {
+        UserStanding { session_version: user.session_version, role: user.role, status: user.status }
+    }
+}
+
+/// Filters of the admin's user listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Lower-cased; matches the start of the email or of the name.
+    pub prefix: Option<String>,
+    pub role: Option<Role>,
+    pub limit: usize,
+    /// The last user of the previous page.
+    pub after: Option<UserId>,
+}
+
+impl UserQuery {
+    pub fn matches(&self, user: &User) -> bool {
+        let prefix_ok = self.prefix.as_deref().is_none_or(|prefix| {
+            user.email.as_str().starts_with(prefix) || user.name.as_str().to_lowercase().starts_with(prefix)
+        });
+        prefix_ok && self.role.is_none_or(|role| user.role == role)
+    }
+}
+
+/// One page of users, newest first.
+#[derive(Debug, Default)]
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// The last user of this page, when there is another page.
+    pub next: Option<UserId>,
 }
 
 /// The new values of an updated product. Everything but the stock is

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
     Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
-    ProductName, Role, User, UserId, UserName,
+    ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::store::StoreError;
 
@@ -47,6 +47,12 @@ impl Key {
 
     pub fn idempotency(user_id: UserId, key: &str) -> Self {
         Key { pk: format!("IDEMPOTENCY#{user_id}#{key}"), sk: "IDEMPOTENCY" }
+    }
+
+    /// The count of active admins (`active`), kept in the same transaction
+    /// as every change to it, so the last one cannot be removed.
+    pub fn admin_count() -> Self {
+        Key { pk: "ADMINS".into(), sk: "COUNT" }
     }
 
     /// A key no item has: reading it proves the table answers.
@@ -105,6 +111,11 @@ pub(super) fn user_to_item(user: &User) -> Item {
         ("email".to_owned(), s(user.email.as_str())),
         ("name".to_owned(), s(user.name.as_str())),
         ("role".to_owned(), s(user.role.as_str())),
+        ("status".to_owned(), s(user.status.as_str())),
+        // What the admin listing's prefix filter matches, case-insensitively.
+        ("nameLower".to_owned(), s(user.name.as_str().to_lowercase())),
+        ("GSI1PK".to_owned(), s(USERS_PARTITION)),
+        ("GSI1SK".to_owned(), s(user.id.to_string())),
         ("passwordHash".to_owned(), s(user.password_hash.clone())),
         ("sessionVersion".to_owned(), AttributeValue::N(user.session_version.to_string())),
         ("createdAt".to_owned(), timestamp(user.created_at)),
@@ -120,6 +131,7 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         email: Email::parse(&attr_s(item, "email")?).map_err(|e| corrupt("email", e))?,
         name: UserName::parse(&attr_s(item, "name")?).map_err(|e| corrupt("name", e))?,
         role: Role::parse(&attr_s(item, "role")?).ok_or_else(|| corrupt("role", "unknown".into()))?,
+        status: user_status(item)?,
         password_hash: attr_s(item, "passwordHash")?,
         session_version: session_version(item)?,
         created_at: attr_time(item, "createdAt")?,
@@ -137,12 +149,24 @@ pub(super) fn session_version(item: &Item) -> Result<u32, StoreError> {
     }
 }
 
+/// A user item's status; users written before the attribute existed are
+/// active.
+pub(super) fn user_status(item: &Item) -> Result<UserStatus, StoreError> {
+    match item.get("status") {
+        None => Ok(UserStatus::Active),
+        Some(_) => UserStatus::parse(&attr_s(item, "status")?)
+            .ok_or_else(|| StoreError::Internal("user item status: unknown".into())),
+    }
+}
+
 pub(super) fn email_claim(email: &Email, owner: UserId) -> Item {
     let mut item = Key::email(email).into_item();
     item.extend([("entity".to_owned(), s("email")), ("userId".to_owned(), s(owner.to_string()))]);
     item
 }
 
+/// GSI1 lists every user newest first (UUID v7 ids).
+pub(super) const USERS_PARTITION: &str = "USERS";
 /// GSI1 lists every category by key.
 pub(super) const CATEGORIES_PARTITION: &str = "CATEGORIES";
 /// GSI1 lists every product newest first.
@@ -284,6 +308,7 @@ mod tests {
             name: UserName::parse("Ada").unwrap(),
             role: Role::Admin,
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            status: UserStatus::Active,
             session_version: 0,
             created_at: now,
             updated_at: now,

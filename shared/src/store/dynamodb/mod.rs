@@ -117,7 +117,8 @@ fn timeouts(config: &Config) -> TimeoutConfig {
 
 /// The SDK's HTTP client: rustls on ring (not the default aws-lc), trusting
 /// the system's root certificates, and plain HTTP for a local endpoint.
-fn https_client() -> SharedHttpClient {
+/// Public for the operator commands' other AWS clients.
+pub fn https_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
-    ProductName, Role, User, UserId, UserName,
+    ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::store::StoreError;
 
@@ -22,6 +22,9 @@ pub(super) struct UserRecord {
     email: String,
     name: String,
     role: Role,
+    /// Absent in records written before it existed: active.
+    #[serde(default)]
+    status: UserStatus,
     password_hash: String,
     /// Absent in records written before it existed: version 0.
     #[serde(default)]
@@ -39,6 +42,7 @@ impl From<&User> for UserRecord {
             email: user.email.as_str().to_owned(),
             name: user.name.as_str().to_owned(),
             role: user.role,
+            status: user.status,
             password_hash: user.password_hash.clone(),
             session_version: user.session_version,
             created_at: user.created_at,
@@ -60,6 +64,7 @@ impl UserRecord {
             email: Email::parse(&record.email).map_err(&corrupt)?,
             name: UserName::parse(&record.name).map_err(&corrupt)?,
             role: record.role,
+            status: record.status,
             password_hash: record.password_hash,
             session_version: record.session_version,
             created_at: record.created_at,

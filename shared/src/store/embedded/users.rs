@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::records::UserRecord;
 use super::{EmbeddedStore, REVOKED_TOKENS, USER_EMAILS, USERS, internal};
-use crate::domain::{Email, User, UserId};
-use crate::store::{StoreError, TokenStanding, UserStore};
+use crate::domain::{Email, Role, User, UserId, UserStatus};
+use crate::store::{StoreError, TokenStanding, UserPage, UserQuery, UserStanding, UserStore};
 
 #[async_trait]
 impl UserStore for EmbeddedStore {
@@ -56,7 +56,7 @@ impl UserStore for EmbeddedStore {
     async fn update_user(&self, user: &User, previous: &User) -> Result<(), StoreError> {
         let record = UserRecord::from(user).to_bytes()?;
         let (id, email) = (user.id.to_string(), user.email.as_str().to_owned());
-        let read = (previous.email.clone(), previous.session_version);
+        let read = (previous.email.clone(), previous.session_version, previous.role);
         let previous = previous.email.as_str().to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(internal)?;
@@ -65,7 +65,7 @@ impl UserStore for EmbeddedStore {
                 let stored = users.get(id.as_str()).map_err(internal)?;
                 let stored = stored.map(|bytes| UserRecord::from_bytes(bytes.value())).transpose()?;
                 let Some(stored) = stored else { return Err(StoreError::NotFound) };
-                if (stored.email, stored.session_version) != read {
+                if (stored.email, stored.session_version, stored.role) != read {
                     return Err(StoreError::UserChanged);
                 }
                 if email != previous {
@@ -111,9 +111,92 @@ impl UserStore for EmbeddedStore {
             let users = txn.open_table(USERS).map_err(internal)?;
             let found = users.get(user.to_string().as_str()).map_err(internal)?;
             let user = found.map(|bytes| UserRecord::from_bytes(bytes.value())).transpose()?;
-            Ok(TokenStanding { revoked, session_version: user.map(|user| user.session_version) })
+            Ok(TokenStanding { revoked, user: user.as_ref().map(UserStanding::from) })
         })
         .await
     }
+
+    async fn change_user_access(
+        &self,
+        current: &User,
+        role: Role,
+        status: UserStatus,
+        at: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        let id = current.id.to_string();
+        let read = (current.role, current.status);
+        self.blocking(move |db| {
+            // One write transaction: serialised with every other write, so
+            // the count of active admins cannot change under it.
+            let txn = db.begin_write().map_err(internal)?;
+            let updated = {
+                let mut users = txn.open_table(USERS).map_err(internal)?;
+                let stored = users.get(id.as_str()).map_err(internal)?;
+                let stored = stored.map(|bytes| UserRecord::from_bytes(bytes.value())).transpose()?;
+                let Some(mut user) = stored else { return Err(StoreError::NotFound) };
+                if (user.role, user.status) != read {
+                    return Err(StoreError::UserChanged);
+                }
+                let was_active_admin = user.is_active_admin();
+                if status == UserStatus::Disabled && user.status == UserStatus::Active {
+                    user.session_version += 1;
+                }
+                (user.role, user.status, user.updated_at) = (role, status, at);
+                if was_active_admin && !user.is_active_admin() && !another_active_admin(&users, &id)? {
+                    return Err(StoreError::LastAdmin);
+                }
+                let record = UserRecord::from(&user).to_bytes()?;
+                users.insert(id.as_str(), record.as_slice()).map_err(internal)?;
+                user
+            };
+            txn.commit().map_err(internal)?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn list_users(&self, query: &UserQuery) -> Result<UserPage, StoreError> {
+        let query = query.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let users = txn.open_table(USERS).map_err(internal)?;
+            // UUID v7 ids sort by creation time: newest first is backwards.
+            let after = query.after.map(|id| id.to_string());
+            let range = match &after {
+                Some(after) => users.range::<&str>(..after.as_str()),
+                None => users.range::<&str>(..),
+            }
+            .map_err(internal)?;
+            let mut items = Vec::with_capacity(query.limit + 1);
+            for entry in range.rev() {
+                let (_, bytes) = entry.map_err(internal)?;
+                let user = UserRecord::from_bytes(bytes.value())?;
+                if !query.matches(&user) {
+                    continue;
+                }
+                items.push(user);
+                if items.len() > query.limit {
+                    items.truncate(query.limit);
+                    let next = items.last().map(|last| last.id);
+                    return Ok(UserPage { items, next });
+                }
+            }
+            Ok(UserPage { items, next: None })
+        })
+        .await
+    }
+}
+
+/// Whether an active admin other than `id` exists. A scan, inside the
+/// write transaction that needs it: role changes are rare and a local
+/// store's users few.
+fn another_active_admin(users: &redb::Table<&str, &[u8]>, id: &str) -> Result<bool, StoreError> {
+    for entry in users.iter().map_err(internal)? {
+        let (key, bytes) = entry.map_err(internal)?;
+        if key.value() != id && UserRecord::from_bytes(bytes.value())?.is_active_admin() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
