@@ -94,6 +94,11 @@ start_redis() {
     echo "$pid"
 }
 
+# Debian's Chromium, for checking pages headless (no browser download).
+ensure_chromium() {
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
+}
+
 ensure_openssl() {
     command -v openssl >/dev/null 2>&1 || apt_install openssl
 }
@@ -195,12 +200,14 @@ fuzz_api() {
 # start_shop_local BINARY PORT DIR [VAR=VALUE ...]: a shop-local build on
 # 127.0.0.1:PORT with its data and log (DIR/server.log) in DIR and per-IP
 # rate limits lifted (every request of a load or a fuzzer comes from
-# 127.0.0.1); extra variables override. Prints the PID.
+# 127.0.0.1), and the per-account login throttle too (a fuzzer's generated
+# logins for its own admin's email would lock it out); extra variables
+# override. Prints the PID.
 start_shop_local() {
     local binary=$1 port=$2 dir=$3
     shift 3
     env DATA_DIR="$dir/data" PORT="$port" LOG_LEVEL=warn \
-        RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 "$@" \
+        RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 LOGIN_FAILURES_MAX=1000000000 "$@" \
         "$binary" >"$dir/server.log" 2>&1 &
     local pid=$!
     wait_for_port "$port" shop-local "$pid" || return 1

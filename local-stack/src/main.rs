@@ -9,11 +9,17 @@
 //! ```text
 //! shop-local                 serve the API (PORT, default 3000)
 //! shop-local create-table    create TABLE_NAME in a local DynamoDB, then exit
+//! shop-local seed            demo catalog, an admin and a customer (see `seed`)
 //! shop-local admin ...       the operator's commands (see `admin`)
 //! ```
+//!
+//! Beside the API's routes it serves `GET /metrics` (Prometheus text
+//! format; see `prometheus`).
 
 mod admin;
 mod gateway;
+mod prometheus;
+mod seed;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -39,7 +45,8 @@ async fn main() -> ExitCode {
         None | Some("serve") => serve(config).await,
         Some("create-table") => create_local_table(&config).await.map(|_| ()),
         Some("admin") => admin::run(&config, &args[1..]).await.map(|report| println!("{report}")),
-        Some(other) => Err(format!("unknown command `{other}`; use `serve`, `create-table` or `admin`")),
+        Some("seed") => seed_command(&config).await.map(|report| println!("{report}")),
+        Some(other) => Err(format!("unknown command `{other}`; use `serve`, `create-table`, `seed` or `admin`")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,20 +67,30 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     }
     let port = config.port;
-    let app = Arc::new(App::from_config(config).await.map_err(|e| e.to_string())?);
+    let metrics = Arc::new(prometheus::PrometheusMetrics::default());
+    let app = App::from_config(config).await.map_err(|e| e.to_string())?;
+    let app = Arc::new(app.with_observer(Arc::clone(&metrics) as Arc<dyn shop::metrics::RequestObserver>));
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // Registered before "listening" is announced: a SIGTERM sent as soon
+    // as the server is up must stop it gracefully, not by the default
+    // action.
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
     tracing::info!(
         addr = %address,
         store = app.store.kind(),
         cache = app.cache.kind(),
         "shop-local listening on http://{address}"
     );
-    let router = axum::Router::new().fallback(gateway::handle).with_state(app);
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(move || async move { prometheus_text(&metrics) }))
+        .fallback(gateway::handle)
+        .with_state(app);
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(terminate))
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("shop-local stopped");
@@ -97,22 +114,32 @@ async fn create_local_table(config: &Config) -> Result<bool, String> {
     Ok(created)
 }
 
+/// `shop-local seed`, with the local table created first on DynamoDB Local.
+async fn seed_command(config: &Config) -> Result<String, String> {
+    if config.store == StoreKind::DynamoDb && config.dynamodb_endpoint.is_some() {
+        create_local_table(config).await?;
+    }
+    let store = shop::store::connect(config).await.map_err(|err| admin::store_error(config, err))?;
+    seed::run(config, store.as_ref()).await
+}
+
+/// `GET /metrics`: this process's registry, for a Prometheus scraper.
+fn prometheus_text(metrics: &prometheus::PrometheusMetrics) -> axum::response::Response {
+    axum::response::Response::builder()
+        .header(http::header::CONTENT_TYPE, prometheus::CONTENT_TYPE)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(axum::body::Body::from(metrics.render()))
+        .unwrap_or_default()
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM; in-flight requests then finish.
-async fn shutdown_signal() {
+async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         () = interrupt => {},
-        () = terminate => {},
+        _ = terminate.recv() => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }

@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::domain::UserStatus;
 use crate::error::ApiError;
 use crate::handlers;
-use crate::metrics::{self, Metric};
-use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token};
+use crate::metrics::{self, Metric, RequestObserver};
+use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token, compression};
 use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
 use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, deadline};
 use crate::routes::Route;
@@ -57,6 +57,8 @@ pub struct App {
     pub breakers: Breakers,
     /// Failed logins per account.
     pub login_throttle: LoginThrottle,
+    /// Sees each request's outcome (`shop-local`'s `/metrics`).
+    observer: Option<Arc<dyn RequestObserver>>,
     rate_limiter: RateLimiter,
 }
 
@@ -108,10 +110,17 @@ impl App {
                 config.login_failures_window,
             ),
             breakers,
+            observer: None,
             config,
             store,
             cache,
         }
+    }
+
+    /// Has `observer` see every request from now on.
+    pub fn with_observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Serves one request of `route`. Never fails: every error becomes its
@@ -124,34 +133,48 @@ impl App {
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
             let deadline = tokio::time::Instant::now() + self.time_allowed(&request);
-            let ((mut response, rate), recorded) = metrics::record(deadline::within(deadline, async {
-                let answered = tokio::time::timeout_at(deadline, self.limit_then_dispatch(route, &meta, request))
-                    .await
-                    .unwrap_or_else(|_| {
-                        (ApiError::unavailable("the request's deadline passed").to_response(), None)
-                    });
-                if answered.0.status() == http::StatusCode::SERVICE_UNAVAILABLE {
-                    metrics::count(Metric::DependencyFailures);
-                }
-                answered
-            }))
-            .await;
+            let accept_encoding = request.headers().get(http::header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok());
+            let coding = compression::negotiate(accept_encoding);
+            let ((mut response, rate), recorded) =
+                metrics::record(deadline::within(deadline, self.answer_by(deadline, route, &meta, request))).await;
             self.config.metrics.publish(&recorded, route.function, &meta.request_id);
             if let Some(rate) = rate {
                 set_rate_headers(&mut response, &rate);
             }
+            compression::compress(&mut response, coding);
             apply_standard_headers(&mut response, &meta.request_id, &self.config.cors_allow_origin);
+            let latency = started.elapsed();
+            if let Some(observer) = &self.observer {
+                observer.observe(route.function, method.as_str(), response.status().as_u16(), latency, &recorded);
+            }
             tracing::info!(
                 method = %method,
                 path = %path,
                 status = response.status().as_u16(),
-                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                latency_ms = latency.as_secs_f64() * 1000.0,
                 "request completed"
             );
             response
         }
         .instrument(span)
         .await
+    }
+
+    /// The handler's answer, or a 503 once `deadline` passes.
+    async fn answer_by(
+        &self,
+        deadline: tokio::time::Instant,
+        route: &'static Route,
+        meta: &RequestMeta,
+        request: Request,
+    ) -> (Response<Body>, Option<RateDecision>) {
+        let answered = tokio::time::timeout_at(deadline, self.limit_then_dispatch(route, meta, request))
+            .await
+            .unwrap_or_else(|_| (ApiError::unavailable("the request's deadline passed").to_response(), None));
+        if answered.0.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+            metrics::count(Metric::DependencyFailures);
+        }
+        answered
     }
 
     /// How long this request may take: `REQUEST_TIMEOUT_MS`, and in Lambda

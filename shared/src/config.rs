@@ -3,6 +3,7 @@
 //! Every variable has a default that serves a laptop; a value that is set
 //! but cannot be parsed stops the start with a message naming the variable.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,6 +26,15 @@ pub enum LogFormat {
     Json,
     /// Human-readable lines for a terminal.
     Pretty,
+}
+
+impl LogFormat {
+    /// What a process writes when `LOG_FORMAT` is unset: lines a person
+    /// reads at a terminal, JSON for a log pipeline (and always in Lambda,
+    /// where CloudWatch Logs Insights parses it).
+    pub fn default_for(in_lambda: bool, stdout_is_terminal: bool) -> Self {
+        if stdout_is_terminal && !in_lambda { LogFormat::Pretty } else { LogFormat::Json }
+    }
 }
 
 /// Limits of the fixed-window rate limiter.
@@ -82,7 +92,9 @@ pub struct Config {
     pub login_failures_window: Duration,
     /// `tracing` filter directive (`LOG_LEVEL`, default `info`).
     pub log_level: String,
-    /// Log line format (`LOG_FORMAT`: `json` default, or `pretty`).
+    /// Log line format (`LOG_FORMAT`: `json` or `pretty`; by default
+    /// `pretty` for a person at a terminal, `json` otherwise and always in
+    /// Lambda).
     pub log_format: LogFormat,
     /// Largest accepted request body in bytes (`MAX_BODY_BYTES`, default
     /// 64 KiB); larger bodies get 413.
@@ -134,8 +146,10 @@ impl Config {
             Some("dynamodb") => StoreKind::DynamoDb,
             Some(other) => return Err(invalid("STORE", format!("`{other}` is not `embedded` or `dynamodb`"))),
         };
+        let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let log_format = match var("LOG_FORMAT").as_deref() {
-            None | Some("json") => LogFormat::Json,
+            None => LogFormat::default_for(in_lambda, std::io::stdout().is_terminal()),
+            Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return Err(invalid("LOG_FORMAT", format!("`{other}` is not `json` or `pretty`"))),
         };
@@ -143,7 +157,6 @@ impl Config {
         if !is_log_filter(&log_level) {
             return Err(invalid("LOG_LEVEL", format!("`{log_level}` is not a level or `target=level` list")));
         }
-        let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
         let namespace = var("METRICS_NAMESPACE").unwrap_or_else(|| "ShopApi".into());
         let metrics = match var("METRICS").as_deref() {
             Some("emf") => MetricsSink::Emf { namespace },
@@ -315,6 +328,15 @@ mod tests {
     fn admin_emails_are_trimmed_and_lower_cased() {
         let config = config_from(&[("ADMIN_EMAILS", " Boss@Shop.test, ,ops@shop.test ")]).unwrap();
         assert_eq!(config.admin_emails, vec!["boss@shop.test", "ops@shop.test"]);
+    }
+
+    #[test]
+    fn logs_are_readable_at_a_terminal_and_json_elsewhere_and_in_lambda() {
+        assert_eq!(LogFormat::default_for(false, true), LogFormat::Pretty);
+        assert_eq!(LogFormat::default_for(false, false), LogFormat::Json);
+        assert_eq!(LogFormat::default_for(true, true), LogFormat::Json);
+        let forced = config_from(&[("LOG_FORMAT", "json")]).unwrap();
+        assert_eq!(forced.log_format, LogFormat::Json);
     }
 
     #[test]

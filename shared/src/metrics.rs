@@ -42,6 +42,20 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, for a registry that shows each from the start.
+    pub const ALL: [Metric; 10] = [
+        Metric::CacheHits,
+        Metric::CacheMisses,
+        Metric::UsersRegistered,
+        Metric::LoginsFailed,
+        Metric::OrdersPlaced,
+        Metric::OrderValue,
+        Metric::OrdersOutOfStock,
+        Metric::OrdersCancelled,
+        Metric::RateLimited,
+        Metric::DependencyFailures,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::CacheHits => "CacheHits",
@@ -85,6 +99,18 @@ impl Recorded {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Each metric recorded, with its total.
+    pub fn iter(&self) -> impl Iterator<Item = (Metric, f64)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// Sees every request's outcome as it completes: `shop-local`'s
+/// Prometheus registry. Lambda has none (its EMF lines are the metrics
+/// path, and API Gateway counts requests per route itself).
+pub trait RequestObserver: Send + Sync {
+    fn observe(&self, function: &'static str, method: &str, status: u16, latency: std::time::Duration, recorded: &Recorded);
 }
 
 tokio::task_local! {

@@ -34,6 +34,8 @@ pub enum RouteId {
     UsersGet,
     UsersUpdateRole,
     UsersUpdateStatus,
+    DocsPage,
+    OpenApiDocument,
 }
 
 /// One route: what API Gateway matches, and the function that serves it.
@@ -53,6 +55,16 @@ impl Route {
     /// API Gateway's route key, e.g. `POST /api/auth/login`.
     pub fn route_key(&self) -> String {
         format!("{} {}", self.method, self.path)
+    }
+
+    /// The package of the route's binary: the API reference's functions
+    /// are built apart, with the `docs` feature, so that only they carry
+    /// its 1.9 MB of Swagger UI.
+    pub fn package(&self) -> &'static str {
+        match self.id {
+            RouteId::DocsPage | RouteId::OpenApiDocument => "functions-docs",
+            _ => "functions",
+        }
     }
 
     /// The rate-limit budget the route draws from; `None` outside `/api`.
@@ -95,6 +107,8 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::UsersGet, "GET", "/api/users/{id}", "users-get", Access::Admin),
     route(RouteId::UsersUpdateRole, "PUT", "/api/users/{id}/role", "users-update-role", Access::Admin),
     route(RouteId::UsersUpdateStatus, "PUT", "/api/users/{id}/status", "users-update-status", Access::Admin),
+    route(RouteId::DocsPage, "GET", "/docs", "docs-page", Access::Public),
+    route(RouteId::OpenApiDocument, "GET", "/openapi.yaml", "openapi-document", Access::Public),
 ];
 
 /// The route serving the Lambda function `name`.

@@ -94,10 +94,13 @@ impl Harness {
     }
 }
 
+/// The JSON body; `null` for an empty one or another media type (the
+/// API reference's page and document).
 fn body_json(response: &Response<Body>) -> Value {
+    let json = response.headers().get("content-type").is_some_and(|value| value == "application/json");
     match response.body() {
-        Body::Empty => Value::Null,
-        body => serde_json::from_slice(body.as_ref()).unwrap(),
+        body if json => serde_json::from_slice(body.as_ref()).unwrap(),
+        _ => Value::Null,
     }
 }
 
@@ -340,4 +343,30 @@ async fn a_throttled_login_says_when_to_retry() {
     assert_eq!(response.status(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
+}
+
+#[tokio::test]
+async fn the_api_reference_page_and_its_document_are_served_from_the_sample_events() {
+    let harness = Harness::new();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/docs-page.json");
+    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let page = harness.app.handle(by_function("docs-page").unwrap(), request).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-encoding"], "br", "the sample accepts gzip and br");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'sha256-"));
+    let mut html = Vec::new();
+    brotli::BrotliDecompress(&mut page.body().as_ref(), &mut html).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("SwaggerUIBundle({ url: \"openapi.yaml\""), "the page renders the document");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/openapi-document.json");
+    let request = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let document = harness.app.handle(by_function("openapi-document").unwrap(), request).await;
+    assert_eq!(document.status(), 200);
+    assert_eq!(document.headers()["content-type"], "application/yaml");
+    assert_eq!(document.headers()["content-encoding"], "br", "30 KB of YAML is worth compressing");
+    let mut text = Vec::new();
+    brotli::BrotliDecompress(&mut document.body().as_ref(), &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.starts_with("openapi: 3.0.3"), "{}", &text[..40.min(text.len())]);
 }

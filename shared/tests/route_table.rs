@@ -67,7 +67,7 @@ fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
         assert_eq!(event["Properties"]["Method"].as_str(), Some(route.method), "{name}");
         assert_eq!(event["Properties"]["Path"].as_str(), Some(route.path), "{name}");
         assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
-        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("./functions"), "{name}");
+        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some(format!("./{}", route.package()).as_str()), "{name}");
     }
     assert_eq!(functions.len(), ROUTES.len(), "the template has functions the route table lacks");
 }
@@ -95,8 +95,12 @@ fn every_route_is_documented_once_in_openapi_under_its_function_name() {
 }
 
 #[test]
-fn every_route_has_a_binary_and_every_binary_a_route() {
-    assert_eq!(file_stems("functions/src/bin", "rs"), route_functions());
+fn every_route_has_a_binary_in_its_package_and_every_binary_a_route() {
+    for package in ["functions", "functions-docs"] {
+        let routes: BTreeSet<String> =
+            ROUTES.iter().filter(|route| route.package() == package).map(|route| route.function.to_owned()).collect();
+        assert_eq!(file_stems(&format!("{package}/src/bin"), "rs"), routes, "{package}");
+    }
 }
 
 #[test]

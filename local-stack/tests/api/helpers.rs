@@ -245,10 +245,11 @@ impl TestApp {
         self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "status": status })).send().await.unwrap()
     }
 
-    /// Runs `shop-local admin ARGS` on this server's configuration and data.
-    /// The embedded store is one process's file: for it the server is
-    /// stopped while the command runs and started again after.
-    pub async fn admin_command(&mut self, args: &[&str]) -> std::process::Output {
+    /// Runs `shop-local ARGS` (`admin ...`, `seed`) on this server's
+    /// configuration and data. The embedded store is one process's file:
+    /// for it the server is stopped while the command runs and started
+    /// again after.
+    pub async fn command(&mut self, args: &[&str]) -> std::process::Output {
         let embedded = !self.env.iter().any(|(name, value)| name == "STORE" && value == "dynamodb");
         if embedded {
             let exit = self.terminate().await;
@@ -259,7 +260,7 @@ impl TestApp {
             command.env_remove(variable);
         }
         command.envs(self.env.iter().cloned()).env("DATA_DIR", self.data_dir.path()).env("LOG_LEVEL", "warn");
-        let output = command.arg("admin").args(args).output().await.unwrap();
+        let output = command.args(args).output().await.unwrap();
         if embedded {
             let (child, base, lines) = start(&self.env, self.data_dir.path().to_path_buf()).await;
             (self.child, self.base, self.output) = (child, base, lines);

@@ -8,8 +8,10 @@
 
 mod auth;
 mod catalog;
+mod compression;
 mod gateway;
 mod helpers;
 mod metrics;
 mod orders;
+mod seed;
 mod users;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, expect_error, expect_status};
 
-fn stdout_of(output: &std::process::Output) -> String {
+pub fn stdout_of(output: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
@@ -20,16 +20,16 @@ async fn the_operator_makes_the_first_admin_out_of_band_and_registration_never_d
     let token = registered["token"].as_str().unwrap().to_owned();
     expect_error(app.create_category(&token, "Tools").await, StatusCode::FORBIDDEN).await;
 
-    let output = app.admin_command(&["grant", &email]).await;
+    let output = app.command(&["admin", "grant", &email]).await;
     assert!(output.status.success(), "{}", stdout_of(&output));
     assert!(stdout_of(&output).contains("is now admin"), "{}", stdout_of(&output));
     // The same token: the role is read from the store on every request.
     expect_status(app.create_category(&token, "Tools").await, StatusCode::CREATED).await;
 
-    let output = app.admin_command(&["revoke", &email]).await;
+    let output = app.command(&["admin", "revoke", &email]).await;
     assert!(!output.status.success(), "the last admin was revoked");
     assert!(stdout_of(&output).contains("last active admin"), "{}", stdout_of(&output));
-    let output = app.admin_command(&["grant", "nobody@example.com"]).await;
+    let output = app.command(&["admin", "grant", "nobody@example.com"]).await;
     assert!(!output.status.success());
     assert!(stdout_of(&output).contains("register it first"), "{}", stdout_of(&output));
 }

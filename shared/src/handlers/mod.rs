@@ -6,6 +6,8 @@
 
 mod auth;
 mod categories;
+#[cfg(feature = "docs")]
+mod docs;
 mod health;
 mod orders;
 mod products;
@@ -51,6 +53,14 @@ pub async fn dispatch(
         RouteId::UsersGet => users::get(app, request).await,
         RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,
         RouteId::UsersUpdateStatus => users::update_status(app, signed_in(caller)?, request).await,
+        #[cfg(feature = "docs")]
+        RouteId::DocsPage => docs::page_response(&request),
+        #[cfg(feature = "docs")]
+        RouteId::OpenApiDocument => docs::document_response(),
+        #[cfg(not(feature = "docs"))]
+        RouteId::DocsPage | RouteId::OpenApiDocument => {
+            Err(ApiError::NotFound("the API reference is served by the docs functions".into()))
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::cache::generational::Lookup;
 use crate::domain::catalog::{MAX_STOCK, category_key, parse_stock};
 use crate::domain::{CategoryName, Description, FieldErrors, Money, Product, ProductId, ProductName, StockChange};
 use crate::error::ApiError;
-use crate::http::{json, json_bytes, no_content, parse_json, path_param, with_location};
+use crate::http::{compression, json, json_bytes, no_content, parse_json, path_param, with_location};
 use crate::store::{ProductUpdate, StoreError};
 
 /// The scope of every product listing page.
@@ -87,17 +87,15 @@ pub async fn get(app: &App, request: Request) -> Result<Response<Body>, ApiError
         }
     };
     let etag = strong_etag(&body);
-    let not_modified = request
-        .headers()
-        .get(http::header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| etag_matches(value, &etag));
-    let mut response = if not_modified {
-        let mut response = Response::new(Body::Empty);
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        response
-    } else {
-        json_bytes(StatusCode::OK, body)?
+    let held = request.headers().get(http::header::IF_NONE_MATCH).and_then(|value| value.to_str().ok());
+    // A 304 names the tag the client holds: the one its coding's 200 had.
+    let (mut response, etag) = match held.and_then(|held| matching_tag(held, &etag)) {
+        Some(matched) => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            (response, matched)
+        }
+        None => (json_bytes(StatusCode::OK, body)?, etag),
     };
     let headers = response.headers_mut();
     headers.insert(http::header::ETAG, etag.parse().map_err(|_| ApiError::Internal("etag".into()))?);
@@ -240,9 +238,15 @@ fn strong_etag(body: &[u8]) -> String {
 }
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2): `*`, or any
-/// listed tag equal to ours with or without `W/`.
-fn etag_matches(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+/// listed tag equal to ours with or without `W/`, in any content coding
+/// (see [`compression`]). Returns the listed tag that matched (ours for
+/// `*`).
+fn matching_tag(header: &str, etag: &str) -> Option<String> {
+    header.split(',').map(str::trim).find_map(|tag| match tag {
+        "*" => Some(etag.to_owned()),
+        tag if compression::same_entity(tag, etag) => Some(tag.trim_start_matches("W/").to_owned()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -259,9 +263,10 @@ mod tests {
     #[test]
     fn if_none_match_accepts_lists_weak_tags_and_star() {
         let etag = "\"abc\"";
-        assert!(etag_matches("\"abc\"", etag));
-        assert!(etag_matches("\"x\", W/\"abc\"", etag));
-        assert!(etag_matches("*", etag));
-        assert!(!etag_matches("\"abd\"", etag));
+        assert_eq!(matching_tag("\"abc\"", etag).as_deref(), Some(etag));
+        assert_eq!(matching_tag("\"x\", W/\"abc\"", etag).as_deref(), Some(etag));
+        assert_eq!(matching_tag("*", etag).as_deref(), Some(etag));
+        assert_eq!(matching_tag("\"abc-gzip\"", etag).as_deref(), Some("\"abc-gzip\""));
+        assert_eq!(matching_tag("\"abd\"", etag), None);
     }
 }

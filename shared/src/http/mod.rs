@@ -2,6 +2,7 @@
 //! JSON body is read, how responses are written and decorated.
 
 mod body;
+pub mod compression;
 mod cursor;
 mod request;
 mod response;

@@ -52,7 +52,6 @@ pub fn apply_standard_headers(response: &mut Response<Body>, request_id: &str, c
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
         ("strict-transport-security", "max-age=63072000; includeSubDomains"),
         ("cross-origin-resource-policy", "same-origin"),
         ("access-control-expose-headers", EXPOSED_HEADERS),
@@ -60,13 +59,17 @@ pub fn apply_standard_headers(response: &mut Response<Body>, request_id: &str, c
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    // Only the API reference page brings its own, relaxed as it needs.
+    if !headers.contains_key("content-security-policy") {
+        headers.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
     if !headers.contains_key("cache-control") {
         headers.insert("cache-control", HeaderValue::from_static("no-store"));
     }
     if let Ok(origin) = HeaderValue::from_str(cors_allow_origin) {
         headers.insert("access-control-allow-origin", origin);
         if cors_allow_origin != "*" {
-            headers.insert("vary", HeaderValue::from_static("Origin"));
+            headers.append("vary", HeaderValue::from_static("Origin"));
         }
     }
     if let Ok(id) = HeaderValue::from_str(request_id) {
