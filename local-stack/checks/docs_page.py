@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 import yaml
+from report import report
 
 BASE = os.environ["SHOP_URL"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -51,11 +52,7 @@ def main():
         path = sys.argv[sys.argv.index("--screenshot") + 1]
         shot = chromium(f"--screenshot={path}", "--window-size=1280,1400", f"{BASE}/docs")
         checks.append(("a screenshot was taken", os.path.exists(path), shot.stderr[-300:]))
-    failed = [(name, detail) for name, ok, detail in checks if not ok]
-    for name, detail in failed:
-        print(f"FAILED: {name}: {detail}")
-    print(f"docs_page: {len(checks) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return report("docs_page", checks)
 
 
 if __name__ == "__main__":

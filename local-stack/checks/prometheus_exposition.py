@@ -14,6 +14,7 @@ import uuid
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from report import report
 
 BASE = os.environ["SHOP_URL"]
 checks = []
@@ -65,11 +66,7 @@ def main():
         values = [s.value for s in samples(families, name)]
         check(f"{name} >= {at_least}", values and values[0] >= at_least, values)
 
-    failed = [(name, detail) for name, ok, detail in checks if not ok]
-    for name, detail in failed:
-        print(f"FAILED: {name}: {detail}")
-    print(f"prometheus_exposition: {len(checks) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return report("prometheus_exposition", checks)
 
 
 if __name__ == "__main__":

@@ -108,14 +108,17 @@ pub fn encode(plain: &[u8], coding: Coding) -> Option<Vec<u8>> {
     match coding {
         Coding::Identity => None,
         Coding::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 4), flate2::Compression::new(6));
+            // Level 1: within a tenth of level 6's size on JSON, at about
+            // twice its speed (load/compression-bench.sh).
+            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 4), flate2::Compression::new(1));
             encoder.write_all(plain).ok()?;
             encoder.finish().ok()
         }
         Coding::Brotli => {
-            // Quality 5: most of brotli's gain on JSON at a fraction of the
-            // CPU of its top levels, which suit static files, not answers.
-            let params = brotli::enc::BrotliEncoderParams { quality: 5, lgwin: 20, ..Default::default() };
+            // Quality 3: smaller than gzip at level 6 on a page of the
+            // catalog, at a fraction of the CPU of brotli's higher levels,
+            // which suit static files, not answers (load/compression-bench.sh).
+            let params = brotli::enc::BrotliEncoderParams { quality: 3, lgwin: 20, ..Default::default() };
             let mut encoded = Vec::with_capacity(plain.len() / 4);
             brotli::BrotliCompress(&mut &plain[..], &mut encoded, &params).ok()?;
             Some(encoded)
