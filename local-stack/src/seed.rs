@@ -33,14 +33,59 @@ const CUSTOMER_PASSWORD: &str = "customer-demo-password";
 /// At most the 48 adjective x noun pairs of a category.
 const PRODUCTS_PER_CATEGORY: usize = 40;
 
-/// (category, its description, adjectives, nouns, price range in cents).
-const CATALOG: &[(&str, &str, &[&str], &[&str], (u64, u64))] = &[
-    ("Electronics", "Gadgets, audio and accessories", &["Wireless", "Compact", "Smart", "Portable", "Pro", "Noise-Cancelling", "Ultra-Slim", "Rugged"], &["Headphones", "Speaker", "Charger", "Keyboard", "Webcam", "Monitor"], (1_499, 89_999)),
-    ("Books", "Fiction, non-fiction and reference", &["Illustrated", "Annotated", "Pocket", "Collected", "Hardcover", "First-Edition", "Abridged", "Complete"], &["Atlas", "Cookbook", "Novel", "Field Guide", "Anthology", "Biography"], (599, 6_999)),
-    ("Kitchen", "Cookware and tools for every kitchen", &["Cast-Iron", "Non-Stick", "Bamboo", "Stainless", "Ceramic", "Copper", "Enamel", "Carbon-Steel"], &["Skillet", "Knife", "Cutting Board", "Dutch Oven", "Whisk", "Kettle"], (899, 24_999)),
-    ("Garden", "Plants, tools and outdoor living", &["Heirloom", "Galvanised", "Folding", "Weatherproof", "Solar", "Raised", "Organic", "Ergonomic"], &["Trowel", "Planter", "Hose Reel", "Seed Kit", "Lantern", "Pruner"], (499, 19_999)),
-    ("Outdoors", "Camping, hiking and travel gear", &["Ultralight", "Waterproof", "Insulated", "Packable", "Reflective", "Thermal", "Windproof", "Trail"], &["Tent", "Backpack", "Sleeping Bag", "Headlamp", "Water Bottle", "Jacket"], (1_299, 49_999)),
-    ("Toys", "Games and toys for all ages", &["Wooden", "Magnetic", "Classic", "Glow-in-the-Dark", "Giant", "Travel", "Musical", "Building"], &["Puzzle", "Board Game", "Train Set", "Kite", "Robot Kit", "Marble Run"], (399, 14_999)),
+/// One category of the demo catalog: its products are adjective x noun
+/// pairs, priced within `cents`.
+struct Range {
+    category: &'static str,
+    description: &'static str,
+    adjectives: &'static [&'static str],
+    nouns: &'static [&'static str],
+    cents: (u64, u64),
+}
+
+const CATALOG: &[Range] = &[
+    Range {
+        category: "Electronics",
+        description: "Gadgets, audio and accessories",
+        adjectives: &["Wireless", "Compact", "Smart", "Portable", "Pro", "Noise-Cancelling", "Ultra-Slim", "Rugged"],
+        nouns: &["Headphones", "Speaker", "Charger", "Keyboard", "Webcam", "Monitor"],
+        cents: (1_499, 89_999),
+    },
+    Range {
+        category: "Books",
+        description: "Fiction, non-fiction and reference",
+        adjectives: &["Illustrated", "Annotated", "Pocket", "Collected", "Hardcover", "First-Edition", "Abridged", "Complete"],
+        nouns: &["Atlas", "Cookbook", "Novel", "Field Guide", "Anthology", "Biography"],
+        cents: (599, 6_999),
+    },
+    Range {
+        category: "Kitchen",
+        description: "Cookware and tools for every kitchen",
+        adjectives: &["Cast-Iron", "Non-Stick", "Bamboo", "Stainless", "Ceramic", "Copper", "Enamel", "Carbon-Steel"],
+        nouns: &["Skillet", "Knife", "Cutting Board", "Dutch Oven", "Whisk", "Kettle"],
+        cents: (899, 24_999),
+    },
+    Range {
+        category: "Garden",
+        description: "Plants, tools and outdoor living",
+        adjectives: &["Heirloom", "Galvanised", "Folding", "Weatherproof", "Solar", "Raised", "Organic", "Ergonomic"],
+        nouns: &["Trowel", "Planter", "Hose Reel", "Seed Kit", "Lantern", "Pruner"],
+        cents: (499, 19_999),
+    },
+    Range {
+        category: "Outdoors",
+        description: "Camping, hiking and travel gear",
+        adjectives: &["Ultralight", "Waterproof", "Insulated", "Packable", "Reflective", "Thermal", "Windproof", "Trail"],
+        nouns: &["Tent", "Backpack", "Sleeping Bag", "Headlamp", "Water Bottle", "Jacket"],
+        cents: (1_299, 49_999),
+    },
+    Range {
+        category: "Toys",
+        description: "Games and toys for all ages",
+        adjectives: &["Wooden", "Magnetic", "Classic", "Glow-in-the-Dark", "Giant", "Travel", "Musical", "Building"],
+        nouns: &["Puzzle", "Board Game", "Train Set", "Kite", "Robot Kit", "Marble Run"],
+        cents: (399, 14_999),
+    },
 ];
 
 /// Runs the command; what to print.
@@ -51,9 +96,9 @@ pub async fn run(config: &Config, store: &dyn Store) -> Result<String, String> {
     // One fixed seed: the same shop every time, so a top-up knows its names.
     let mut rng = StdRng::seed_from_u64(20_261_126);
     let mut created = (0, 0);
-    for (name, description, adjectives, nouns, prices) in CATALOG {
-        created.0 += usize::from(ensure_category(store, name, description).await?);
-        created.1 += ensure_products(store, name, adjectives, nouns, *prices, &mut rng).await?;
+    for range in CATALOG {
+        created.0 += usize::from(ensure_category(store, range.category, range.description).await?);
+        created.1 += ensure_products(store, range, &mut rng).await?;
     }
     let admin_email = config.admin_emails.first().cloned().unwrap_or_else(|| DEFAULT_ADMIN.to_owned());
     let hasher = PasswordHasher::new();
@@ -87,14 +132,8 @@ async fn ensure_category(store: &dyn Store, name: &str, description: &str) -> Re
 /// Creates the category's products that are not there yet. The generator
 /// is drawn the same way whether a product is created or found, so a
 /// top-up makes exactly the products a first run would have.
-async fn ensure_products(
-    store: &dyn Store,
-    category: &str,
-    adjectives: &[&str],
-    nouns: &[&str],
-    (low, high): (u64, u64),
-    rng: &mut StdRng,
-) -> Result<usize, String> {
+async fn ensure_products(store: &dyn Store, range: &Range, rng: &mut StdRng) -> Result<usize, String> {
+    let Range { category, adjectives, nouns, cents: (low, high), .. } = *range;
     let existing = product_names(store, category).await?;
     let mut created = 0;
     for index in 0..PRODUCTS_PER_CATEGORY {

@@ -126,7 +126,7 @@ fn every_openapi_operation_publishes_its_routes_access_and_matching_security() {
         let id = route.function;
         assert_eq!(operation["x-access"].as_str(), Some(route.access.as_str()), "{id}: x-access");
         let responses = operation["responses"].as_mapping().unwrap();
-        let declares = |status: &str| responses.contains_key(&Value::from(status));
+        let declares = |status: &str| responses.contains_key(Value::from(status));
         if route.access.needs_token() {
             assert_eq!(operation["security"], bearer, "{id}: a protected operation names the bearer scheme");
             assert!(declares("401"), "{id}: a protected operation documents 401");

@@ -96,10 +96,10 @@ pub fn compress(response: &mut Response<Body>, coding: Coding) {
     *response.body_mut() = Body::Binary(encoded);
     let headers = response.headers_mut();
     headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-    if let Some(tag) = headers.get(ETAG).and_then(|value| value.to_str().ok()) {
-        if let Ok(tagged) = HeaderValue::from_str(&coded_etag(tag, coding)) {
-            headers.insert(ETAG, tagged);
-        }
+    if let Some(tag) = headers.get(ETAG).and_then(|value| value.to_str().ok())
+        && let Ok(tagged) = HeaderValue::from_str(&coded_etag(tag, coding))
+    {
+        headers.insert(ETAG, tagged);
     }
 }
 
