@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Beside the API's routes it serves `GET /metrics` (Prometheus text
-//! format; see `prometheus`).
+//! format; see `prometheus`), and it runs the asynchronous half in process
+//! (`shop::events::local`): domain events from the store's change feed to
+//! the consumers, and the reservation expiry.
 
 mod admin;
 mod gateway;
@@ -67,9 +69,12 @@ async fn serve(config: Config) -> Result<(), String> {
         }
     }
     let port = config.port;
-    let metrics = Arc::new(prometheus::PrometheusMetrics::default());
+    let metrics = Arc::new(prometheus::PrometheusMetrics::new(config.metrics.clone()));
     let app = App::from_config(config).await.map_err(|e| e.to_string())?;
     let app = Arc::new(app.with_observer(Arc::clone(&metrics) as Arc<dyn shop::metrics::RequestObserver>));
+    // The asynchronous half, in process: the change feed (the outbox or the
+    // table's stream), the consumers, the reservation expiry.
+    shop::events::local::spawn(Arc::clone(&app), Arc::clone(&metrics) as Arc<dyn shop::events::dispatch::DeliveryObserver>);
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;

@@ -10,7 +10,10 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use shop::metrics::{Metric, Recorded, RequestObserver};
+use shop::events::Event;
+use shop::events::consumers::ConsumerError;
+use shop::events::dispatch::{DeliveryObserver, MetricsObserver};
+use shop::metrics::{Metric, MetricsSink, Recorded, RequestObserver};
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -31,17 +34,78 @@ struct Registry {
     requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<&'static str, Histogram>,
     business: BTreeMap<&'static str, f64>,
+    /// Events mapped from the change feed and handed to the consumers.
+    published: u64,
+    /// Completed reads of the change feed.
+    feed_reads: u64,
+    /// Per consumer of the change feed: deliveries, failed attempts, lags.
+    consumers: BTreeMap<String, ConsumerStats>,
+}
+
+/// Lags kept per consumer for the quantiles: the latest this many.
+const LAG_WINDOW: usize = 10_000;
+
+#[derive(Default)]
+struct ConsumerStats {
+    delivered: u64,
+    failed: u64,
+    lag_sum: f64,
+    /// Ring buffer of the latest lags, in seconds.
+    lags: Vec<f64>,
+    next: usize,
 }
 
 /// The process's registry; one short lock per request.
-#[derive(Default)]
 pub struct PrometheusMetrics {
     registry: Mutex<Registry>,
+    /// Logs failed deliveries, and writes their EMF lines when `METRICS=emf`.
+    events: MetricsObserver,
+}
+
+impl PrometheusMetrics {
+    pub fn new(sink: MetricsSink) -> Self {
+        PrometheusMetrics { registry: Mutex::default(), events: MetricsObserver { sink } }
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl DeliveryObserver for PrometheusMetrics {
+    fn published(&self, count: usize) {
+        self.events.published(count);
+        self.registry().published += count as u64;
+    }
+
+    fn feed_read(&self) {
+        self.registry().feed_reads += 1;
+    }
+
+    fn delivered(&self, consumer: &str, event: &Event, lag: Duration) {
+        self.events.delivered(consumer, event, lag);
+        let mut registry = self.registry();
+        let stats = registry.consumers.entry(consumer.to_owned()).or_default();
+        stats.delivered += 1;
+        stats.lag_sum += lag.as_secs_f64();
+        if stats.lags.len() < LAG_WINDOW {
+            stats.lags.push(lag.as_secs_f64());
+        } else {
+            let slot = stats.next;
+            stats.lags[slot] = lag.as_secs_f64();
+        }
+        stats.next = (stats.next + 1) % LAG_WINDOW;
+    }
+
+    fn failed(&self, consumer: &str, event: &Event, error: &ConsumerError, attempt: u32) {
+        self.events.failed(consumer, event, error, attempt);
+        self.registry().consumers.entry(consumer.to_owned()).or_default().failed += 1;
+    }
 }
 
 impl RequestObserver for PrometheusMetrics {
     fn observe(&self, function: &'static str, method: &str, status: u16, latency: Duration, recorded: &Recorded) {
-        let mut registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut registry = self.registry();
         *registry.requests.entry((function, method.to_owned(), status)).or_default() += 1;
         let seconds = latency.as_secs_f64();
         let histogram = registry.latency.entry(function).or_default();
@@ -59,7 +123,7 @@ impl RequestObserver for PrometheusMetrics {
 impl PrometheusMetrics {
     /// The exposition of everything counted so far.
     pub fn render(&self) -> String {
-        let registry = self.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let registry = self.registry();
         let mut out = String::new();
         header(&mut out, "shop_http_requests_total", "counter", "Requests answered, by route (its function), method and status.");
         for ((function, method, status), count) in &registry.requests {
@@ -84,8 +148,54 @@ impl PrometheusMetrics {
             let value = registry.business.get(metric.name()).copied().unwrap_or(0.0);
             let _ = writeln!(out, "{name} {value}");
         }
+        header(&mut out, "shop_event_feed_reads_total", "counter", "Completed reads of the change feed.");
+        let _ = writeln!(out, "shop_event_feed_reads_total {}", registry.feed_reads);
+        render_consumers(&mut out, registry.published, &registry.consumers);
         out
     }
+}
+
+/// The change feed's consumers: deliveries, failed attempts (each retried)
+/// and the lag from a change to its delivery, as a summary of the latest
+/// deliveries.
+fn render_consumers(out: &mut String, published: u64, consumers: &BTreeMap<String, ConsumerStats>) {
+    header(out, "shop_events_published_total", "counter", "Domain events mapped from the change feed.");
+    let _ = writeln!(out, "shop_events_published_total {published}");
+    header(out, "shop_event_deliveries_total", "counter", "Domain events delivered, by consumer.");
+    for (consumer, stats) in consumers {
+        let _ = writeln!(out, "shop_event_deliveries_total{{consumer=\"{}\"}} {}", escape(consumer), stats.delivered);
+    }
+    header(out, "shop_event_delivery_failures_total", "counter", "Failed delivery attempts (each is retried), by consumer.");
+    for (consumer, stats) in consumers {
+        let _ = writeln!(out, "shop_event_delivery_failures_total{{consumer=\"{}\"}} {}", escape(consumer), stats.failed);
+    }
+    header(
+        out,
+        "shop_event_delivery_lag_seconds",
+        "summary",
+        "From a change to its delivery, by consumer (quantiles of the latest 10000).",
+    );
+    for (consumer, stats) in consumers {
+        let label = format!("consumer=\"{}\"", escape(consumer));
+        let mut sorted = stats.lags.clone();
+        sorted.sort_by(f64::total_cmp);
+        for quantile in [0.5, 0.9, 0.99] {
+            if let Some(value) = nearest_rank(&sorted, quantile) {
+                let _ = writeln!(out, "shop_event_delivery_lag_seconds{{{label},quantile=\"{quantile}\"}} {value}");
+            }
+        }
+        let _ = writeln!(out, "shop_event_delivery_lag_seconds_sum{{{label}}} {}", stats.lag_sum);
+        let _ = writeln!(out, "shop_event_delivery_lag_seconds_count{{{label}}} {}", stats.delivered);
+    }
+}
+
+/// The nearest-rank quantile of sorted values.
+fn nearest_rank(sorted: &[f64], quantile: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((quantile * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -124,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_request_lands_in_its_buckets_cumulatively() {
-        let metrics = PrometheusMetrics::default();
+        let metrics = PrometheusMetrics::new(MetricsSink::Off);
         metrics.observe("health", "GET", 200, Duration::from_millis(3), &Recorded::default());
         let text = metrics.render();
         assert!(text.contains("shop_http_requests_total{route=\"health\",method=\"GET\",status=\"200\"} 1"), "{text}");

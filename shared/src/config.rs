@@ -116,6 +116,22 @@ pub struct Config {
     /// (`BREAKER_FAILURES`, default 5 consecutive failures) and how long
     /// they stay open (`BREAKER_COOLDOWN_MS`, default 5000, plus jitter).
     pub breaker: BreakerSettings,
+    /// `product.stock_low` when a product's stock goes from at least this
+    /// to below it (`LOW_STOCK_THRESHOLD`, default 5).
+    pub low_stock_threshold: u64,
+    /// How long a pending order holds its stock before the reservation
+    /// expiry moves it to `expired` (`ORDER_RESERVATION_SECONDS`, default
+    /// 1800; `0` turns expiry off).
+    pub order_reservation: Option<Duration>,
+    /// How often `shop-local` reads the DynamoDB Local table's stream
+    /// (`EVENTS_POLL_MS`, default 200); the embedded outbox is read as soon
+    /// as a change is written, and at this interval otherwise.
+    pub events_poll_interval: Duration,
+    /// Whether `shop-local` reads the change feed and runs the consumers
+    /// (`EVENT_FEED`: `on`, the default, or `off`). Off, changes wait in the
+    /// feed (the outbox, the table's stream) for a process that reads it:
+    /// one reader per DynamoDB table is enough.
+    pub event_feed: bool,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -132,6 +148,11 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// What the change-to-event mapping needs of the configuration.
+    pub fn event_mapping(&self) -> crate::events::Mapping {
+        crate::events::Mapping { low_stock_threshold: self.low_stock_threshold }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -211,6 +232,16 @@ impl Config {
                 failure_threshold: u32::try_from(number(&var, "BREAKER_FAILURES", 5, 1)?)
                     .map_err(|_| invalid("BREAKER_FAILURES", "too large".into()))?,
                 cooldown: Duration::from_millis(number(&var, "BREAKER_COOLDOWN_MS", 5000, 1)?),
+            },
+            low_stock_threshold: number(&var, "LOW_STOCK_THRESHOLD", 5, 0)?,
+            order_reservation: Some(number(&var, "ORDER_RESERVATION_SECONDS", 1800, 0)?)
+                .filter(|&seconds| seconds > 0)
+                .map(Duration::from_secs),
+            events_poll_interval: Duration::from_millis(number(&var, "EVENTS_POLL_MS", 200, 10)?),
+            event_feed: match var("EVENT_FEED").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => return Err(invalid("EVENT_FEED", format!("`{other}` is not `on` or `off`"))),
             },
             in_lambda,
         })

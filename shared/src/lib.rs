@@ -24,6 +24,8 @@
 //! - [`lambda`]: the entry point each function's `main` calls.
 //! - [`telemetry`]: JSON logs carrying the request id.
 //! - [`metrics`]: business and cache metrics as CloudWatch EMF lines.
+//! - [`events`]: domain events from the store's change feed, their
+//!   consumers, and the reservation expiry.
 
 pub mod access;
 pub mod app;
@@ -32,6 +34,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod lambda;

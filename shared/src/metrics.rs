@@ -174,6 +174,66 @@ impl MetricsSink {
     }
 }
 
+impl MetricsSink {
+    /// Writes one value of the asynchronous half's metrics (`EventsPublished`,
+    /// `ConsumerFailures`, `DeliveryLag`) for `consumer`, published per
+    /// service and per consumer: these happen outside any request.
+    pub fn publish_event_metric(&self, consumer: &str, metric: EventMetric, value: f64) {
+        let MetricsSink::Emf { namespace } = self else { return };
+        let line = event_metric_line(namespace, consumer, metric, value, unix_millis());
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+    }
+}
+
+/// The metrics of the change feed and its consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventMetric {
+    /// Domain events put on the bus (or handed to the local consumers).
+    EventsPublished,
+    /// Failed deliveries to a consumer (each is retried).
+    ConsumerFailures,
+    /// Milliseconds from the change to its consumer's success.
+    DeliveryLag,
+}
+
+impl EventMetric {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventMetric::EventsPublished => "EventsPublished",
+            EventMetric::ConsumerFailures => "ConsumerFailures",
+            EventMetric::DeliveryLag => "DeliveryLag",
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            EventMetric::DeliveryLag => "Milliseconds",
+            _ => "Count",
+        }
+    }
+}
+
+/// The EMF document of one event metric value.
+pub fn event_metric_line(namespace: &str, consumer: &str, metric: EventMetric, value: f64, millis: u64) -> String {
+    let mut document = Map::new();
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": millis,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Service"], ["Service", "Consumer"]],
+                "Metrics": [{"Name": metric.name(), "Unit": metric.unit()}],
+            }],
+        }),
+    );
+    document.insert("Service".into(), SERVICE.into());
+    document.insert("Consumer".into(), consumer.into());
+    document.insert(metric.name().into(), json!(value));
+    Value::Object(document).to_string()
+}
+
 /// The EMF document of one breaker opening.
 pub fn breaker_line(namespace: &str, dependency: &str, millis: u64) -> String {
     json!({

@@ -34,6 +34,7 @@ pub enum RouteId {
     UsersGet,
     UsersUpdateRole,
     UsersUpdateStatus,
+    EventsList,
     DocsPage,
     OpenApiDocument,
 }
@@ -107,6 +108,7 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::UsersGet, "GET", "/api/users/{id}", "users-get", Access::Admin),
     route(RouteId::UsersUpdateRole, "PUT", "/api/users/{id}/role", "users-update-role", Access::Admin),
     route(RouteId::UsersUpdateStatus, "PUT", "/api/users/{id}/status", "users-update-status", Access::Admin),
+    route(RouteId::EventsList, "GET", "/api/events", "events-list", Access::Admin),
     route(RouteId::DocsPage, "GET", "/docs", "docs-page", Access::Public),
     route(RouteId::OpenApiDocument, "GET", "/openapi.yaml", "openapi-document", Access::Public),
 ];

@@ -7,8 +7,14 @@ use std::sync::Arc;
 use shop::domain::{
     CategoryName, Description, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId,
 };
+use shop::domain::Role;
+use shop::events::Actor;
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
+
+fn admin() -> Actor {
+    Actor::User { user_id: UserId::new(), role: Role::Admin }
+}
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
@@ -92,7 +98,7 @@ async fn cancelling_returns_the_stock_once_even_when_cancels_race(store: Arc<dyn
     store.place_order(&order, None).await.unwrap();
     let cancels = (0..5).map(|_| {
         let (store, order) = (Arc::clone(&store), order.clone());
-        async move { store.change_order_status(&order, OrderStatus::Cancelled, now()).await }
+        async move { store.change_order_status(&order, OrderStatus::Cancelled, now(), &admin()).await }
     });
     let results = futures::future::join_all(cancels).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
@@ -105,12 +111,12 @@ async fn a_status_change_is_a_compare_and_set(store: Arc<dyn Store>) {
     let cup = stocked(&store, "Cup", 500, 2).await;
     let order = order_of(UserId::new(), &[(&cup, 1)]);
     store.place_order(&order, None).await.unwrap();
-    let confirmed = store.change_order_status(&order, OrderStatus::Confirmed, now()).await.unwrap();
+    let confirmed = store.change_order_status(&order, OrderStatus::Confirmed, now(), &admin()).await.unwrap();
     assert_eq!(confirmed.status, OrderStatus::Confirmed);
-    let stale = store.change_order_status(&order, OrderStatus::Cancelled, now()).await;
+    let stale = store.change_order_status(&order, OrderStatus::Cancelled, now(), &admin()).await;
     assert!(matches!(stale, Err(StoreError::StatusChanged)), "{stale:?}");
     assert_eq!(stock_of(&store, &cup).await, 1, "a refused cancel returns nothing");
-    let shipped = store.change_order_status(&confirmed, OrderStatus::Shipped, now()).await.unwrap();
+    let shipped = store.change_order_status(&confirmed, OrderStatus::Shipped, now(), &admin()).await.unwrap();
     assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap(), shipped);
 }
 
@@ -119,7 +125,7 @@ async fn a_cancelled_order_whose_product_was_deleted_still_cancels(store: Arc<dy
     let order = order_of(UserId::new(), &[(&bowl, 1), (&plate, 2)]);
     store.place_order(&order, None).await.unwrap();
     store.delete_product(bowl.id).await.unwrap();
-    store.change_order_status(&order, OrderStatus::Cancelled, now()).await.unwrap();
+    store.change_order_status(&order, OrderStatus::Cancelled, now(), &admin()).await.unwrap();
     assert_eq!(stock_of(&store, &plate).await, 3);
     assert!(store.product_by_id(bowl.id).await.unwrap().is_none(), "no half product was recreated");
 }
@@ -136,7 +142,7 @@ async fn orders_list_newest_first_per_user_and_per_status(store: Arc<dyn Store>)
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let confirmed = store.change_order_status(&adas[1], OrderStatus::Confirmed, now()).await.unwrap();
+    let confirmed = store.change_order_status(&adas[1], OrderStatus::Confirmed, now(), &admin()).await.unwrap();
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -200,7 +206,62 @@ async fn a_failed_order_leaves_the_key_claimed_but_unanswered(store: Arc<dyn Sto
     assert_eq!(store.claim_idempotency_key(user, "k2", "body", now()).await.unwrap(), IdempotencyClaim::InProgress);
 }
 
+/// An order placed `age` ago (its id and time both that old).
+fn order_placed_ago(user_id: UserId, lines: &[(&Product, u64)], age: Duration) -> Order {
+    let at = now() - age;
+    let ms = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
+    let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000));
+    Order { id: OrderId(id), created_at: at, updated_at: at, ..order_of(user_id, lines) }
+}
+
+async fn pending_orders_before_a_cutoff_come_oldest_first_from_the_index(store: Arc<dyn Store>) {
+    let tray = stocked(&store, "Tray", 100, 100).await;
+    let user = UserId::new();
+    let old = [Duration::hours(3), Duration::hours(2), Duration::minutes(40)]
+        .map(|age| order_placed_ago(user, &[(&tray, 1)], age));
+    for order in &old {
+        store.place_order(order, None).await.unwrap();
+    }
+    let fresh = order_of(user, &[(&tray, 1)]);
+    store.place_order(&fresh, None).await.unwrap();
+    let confirmed_old = order_placed_ago(user, &[(&tray, 1)], Duration::hours(4));
+    store.place_order(&confirmed_old, None).await.unwrap();
+    store.change_order_status(&confirmed_old, OrderStatus::Confirmed, now(), &admin()).await.unwrap();
+
+    let cutoff = now() - Duration::minutes(30);
+    let due = store.pending_orders_before(cutoff, 10).await.unwrap();
+    let ids: Vec<OrderId> = due.iter().map(|o| o.id).collect();
+    assert_eq!(ids, old.iter().map(|o| o.id).collect::<Vec<_>>(), "pending, older than the cutoff, oldest first");
+    assert_eq!(store.pending_orders_before(cutoff, 2).await.unwrap().len(), 2);
+}
+
+async fn expiry_racing_a_confirm_lets_exactly_one_win_and_returns_stock_once(store: Arc<dyn Store>) {
+    let (expiry, admin) = (Actor::reservation_expiry(), admin());
+    for round in 0..6 {
+        let vase = stocked(&store, "Vase", 4000, 5).await;
+        let order = order_placed_ago(UserId::new(), &[(&vase, 2)], Duration::hours(1));
+        store.place_order(&order, None).await.unwrap();
+        let (expire, confirm) = tokio::join!(
+            store.change_order_status(&order, OrderStatus::Expired, now(), &expiry),
+            store.change_order_status(&order, OrderStatus::Confirmed, now(), &admin),
+        );
+        assert!(expire.is_ok() != confirm.is_ok(), "round {round}: exactly one wins: {expire:?} {confirm:?}");
+        let status = store.order_by_id(order.id).await.unwrap().unwrap().status;
+        if expire.is_ok() {
+            assert_eq!((status, stock_of(&store, &vase).await), (OrderStatus::Expired, 5), "units back once");
+            assert!(matches!(confirm, Err(StoreError::StatusChanged)));
+        } else {
+            assert_eq!((status, stock_of(&store, &vase).await), (OrderStatus::Confirmed, 3), "units stay sold");
+        }
+        // Expiring twice returns nothing twice.
+        let again = store.change_order_status(&order, OrderStatus::Expired, now(), &expiry).await;
+        assert!(matches!(again, Err(StoreError::StatusChanged)), "{again:?}");
+    }
+}
+
 store_contract!(
+    pending_orders_before_a_cutoff_come_oldest_first_from_the_index,
+    expiry_racing_a_confirm_lets_exactly_one_win_and_returns_stock_once,
     placing_an_order_reserves_every_line_or_nothing,
     concurrent_buyers_never_oversell,
     cancelling_returns_the_stock_once_even_when_cancels_race,

@@ -17,7 +17,8 @@ const CONFIG_VARIABLES: &[&str] = &[
     "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
     "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
     "METRICS_NAMESPACE", "REQUEST_TIMEOUT_MS", "CACHE_TIMEOUT_MS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS",
-    "LOGIN_FAILURES_MAX", "LOGIN_FAILURES_WINDOW_SECONDS",
+    "LOGIN_FAILURES_MAX", "LOGIN_FAILURES_WINDOW_SECONDS", "LOW_STOCK_THRESHOLD", "ORDER_RESERVATION_SECONDS", "EVENTS_POLL_MS",
+    "EVENT_FEED",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -111,6 +112,40 @@ impl TestApp {
         self.output = output;
     }
 
+    /// Sets `name` for the next (re)start.
+    #[allow(dead_code)]
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The value of `name` in this server's environment.
+    #[allow(dead_code)]
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `GET /api/events` with a query string.
+    #[allow(dead_code)]
+    pub async fn events(&self, token: &str, query: &str) -> Response {
+        self.request(Method::GET, &format!("/api/events?{query}")).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Every logged event, newest first, paging through `GET /api/events`.
+    #[allow(dead_code)]
+    pub async fn all_events(&self, token: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut query = "limit=7".to_owned();
+        loop {
+            let page = expect_status(self.events(token, &query).await, StatusCode::OK).await;
+            events.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["nextCursor"].as_str() {
+                Some(cursor) => query = format!("limit=7&cursor={cursor}"),
+                None => return events,
+            }
+        }
+    }
+
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("server is running");
         let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
@@ -126,6 +161,38 @@ impl TestApp {
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|document| document.get("_aws").is_some())
             .collect()
+    }
+
+    /// Waits until every event the change feed has yielded reached every
+    /// consumer (the log and the cache invalidation): what a test that
+    /// counts cache hits, or reads the event log, waits for. Settled is
+    /// "published = delivered, per consumer" once the feed has been read
+    /// twice since the call began (so every change written before it was
+    /// seen).
+    pub async fn settled(&self) {
+        let mut reads_at_start = None;
+        let mut text = String::new();
+        for _ in 0..300 {
+            text = self.request(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+            let value = |prefix: &str| -> Option<u64> {
+                text.lines().find_map(|line| line.strip_prefix(prefix)?.trim().parse::<f64>().ok()).map(|v| v as u64)
+            };
+            let published = value("shop_events_published_total ").unwrap_or(0);
+            let reads = value("shop_event_feed_reads_total ").unwrap_or(0);
+            let start = *reads_at_start.get_or_insert(reads);
+            let delivered: Vec<Option<u64>> = ["events-record", "events-invalidate-cache"]
+                .iter()
+                .map(|consumer| value(&format!("shop_event_deliveries_total{{consumer=\"{consumer}\"}} ")))
+                .collect();
+            let all_in = delivered.iter().all(|d| d.unwrap_or(0) == published);
+            if all_in && reads >= start + 2 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let feed: Vec<&str> = text.lines().filter(|l| l.starts_with("shop_event")).collect();
+        let log = self.output.lock().unwrap().iter().filter(|l| !l.contains("\"INFO\"")).take(20).cloned().collect::<Vec<_>>();
+        panic!("the change feed did not settle within 15 s: {feed:#?}\n{log:#?}");
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {

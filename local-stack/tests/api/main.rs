@@ -9,6 +9,7 @@
 mod auth;
 mod catalog;
 mod compression;
+mod events;
 mod gateway;
 mod helpers;
 mod metrics;

@@ -35,6 +35,7 @@ async fn business_and_cache_events_become_emf_metrics() {
     expect_status(app.create_category(&admin, "Garden").await, StatusCode::CREATED).await;
     let product = app.product(&admin, "Rake", "Garden", 12.5, 3).await;
     let id = product["id"].as_str().unwrap();
+    app.settled().await;
     expect_status(app.get_product(id).await, StatusCode::OK).await;
     expect_status(app.get_product(id).await, StatusCode::OK).await;
 
@@ -55,7 +56,18 @@ async fn business_and_cache_events_become_emf_metrics() {
         ("OrdersOutOfStock", 1.0),
         ("OrdersCancelled", 1.0),
     ];
-    let documents = documents_once(&app, &expected).await;
+    app.settled().await;
+    let (documents, events): (Vec<Value>, Vec<Value>) =
+        documents_once(&app, &expected).await.into_iter().partition(|d| d.get("Consumer").is_none());
+    // The change feed's metrics, one document per value, per consumer:
+    // 2 registrations, the category, the product, its order (the order and
+    // the stock reserved), its cancel (the order and the stock returned).
+    assert_eq!(total(&events, "EventsPublished"), 8.0, "{events:#?}");
+    for consumer in ["events-record", "events-invalidate-cache"] {
+        let lags: Vec<&Value> = events.iter().filter(|d| d["Consumer"] == consumer && d["DeliveryLag"].is_number()).collect();
+        assert_eq!(lags.len(), 8, "{consumer}: {events:#?}");
+        assert_eq!(lags[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Service"], ["Service", "Consumer"]]));
+    }
     for (metric, value) in expected {
         assert_eq!(total(&documents, metric), value, "{metric} in {documents:#?}");
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::Cache;
+use super::{Cache, CacheError};
 use crate::metrics::{self, Metric};
 
 /// A generation outlives every entry stored under it (the longest entry
@@ -73,12 +73,19 @@ impl GenerationalCache {
     }
 
     /// Makes every entry of `scope` unreachable. Call after the store write.
+    /// A failure is logged, not returned: the change feed's
+    /// cache-invalidation consumer redoes it once the cache is back.
     pub async fn invalidate(&self, scope: &str) {
-        let generation = uuid::Uuid::new_v4().simple().to_string();
-        if let Err(err) = self.cache.set(&generation_key(scope), generation.as_bytes(), GENERATION_TTL).await {
-            // The entries expire on their own within their TTL.
-            tracing::warn!(error = %err, scope, "could not invalidate a cache scope");
+        if let Err(err) = self.try_invalidate(scope).await {
+            tracing::warn!(error = %err, scope, "could not invalidate a cache scope; the change feed will redo it");
         }
+    }
+
+    /// [`Self::invalidate`], telling whether it reached the cache: what a
+    /// consumer that must retry until it succeeds calls.
+    pub async fn try_invalidate(&self, scope: &str) -> Result<(), CacheError> {
+        let generation = uuid::Uuid::new_v4().simple().to_string();
+        self.cache.set(&generation_key(scope), generation.as_bytes(), GENERATION_TTL).await
     }
 
     fn count_hit(&self) {

@@ -91,6 +91,15 @@ impl Serialize for Money {
     }
 }
 
+/// Read back from what [`Serialize`] wrote (events carry prices): a JSON
+/// number with at most two decimals.
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        Money::from_json(&number).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,9 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    /// Never confirmed within `ORDER_RESERVATION_SECONDS`: its units went
+    /// back to stock. Only the reservation expiry sets it.
+    Expired,
 }
 
 /// Why a status change is refused.
@@ -42,12 +45,13 @@ pub enum TransitionError {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 5] = [
+    pub const ALL: [OrderStatus; 6] = [
         OrderStatus::Pending,
         OrderStatus::Confirmed,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
         OrderStatus::Cancelled,
+        OrderStatus::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl OrderStatus {
             OrderStatus::Shipped => "shipped",
             OrderStatus::Delivered => "delivered",
             OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
         }
     }
 
@@ -64,11 +69,19 @@ impl OrderStatus {
         OrderStatus::ALL
             .into_iter()
             .find(|status| status.as_str() == raw)
-            .ok_or_else(|| "must be one of pending, confirmed, shipped, delivered, cancelled".into())
+            .ok_or_else(|| "must be one of pending, confirmed, shipped, delivered, cancelled, expired".into())
+    }
+
+    /// True for the statuses whose units went back to stock: the change
+    /// into one returns every line's units in the same atomic write.
+    pub fn releases_stock(self) -> bool {
+        matches!(self, OrderStatus::Cancelled | OrderStatus::Expired)
     }
 
     /// The workflow: pending -> confirmed -> shipped -> delivered by an
     /// admin; pending or confirmed -> cancelled by the owner or an admin.
+    /// `expired` is no one's to set through the API: only the reservation
+    /// expiry moves a pending order there (see [`crate::events::expiry`]).
     pub fn check_transition(self, to: OrderStatus, actor: Role) -> Result<(), TransitionError> {
         use OrderStatus::*;
         match (self, to) {
@@ -202,7 +215,7 @@ mod tests {
         assert_eq!(Pending.check_transition(Cancelled, Role::Customer), Ok(()));
         assert_eq!(Confirmed.check_transition(Cancelled, Role::Customer), Ok(()));
         assert_eq!(Pending.check_transition(Confirmed, Role::Customer), Err(TransitionError::AdminOnly));
-        for (from, to) in [(Shipped, Cancelled), (Delivered, Cancelled), (Cancelled, Pending), (Pending, Shipped), (Pending, Pending), (Delivered, Shipped)] {
+        for (from, to) in [(Shipped, Cancelled), (Delivered, Cancelled), (Cancelled, Pending), (Pending, Expired), (Expired, Pending), (Expired, Cancelled), (Pending, Shipped), (Pending, Pending), (Delivered, Shipped)] {
             assert_eq!(from.check_transition(to, Role::Admin), Err(TransitionError::NotAllowed), "{from:?} -> {to:?}");
         }
     }

@@ -5,12 +5,13 @@
 //! from the route table (see [`crate::access`]).
 
 mod auth;
-mod categories;
+pub(crate) mod categories;
 #[cfg(feature = "docs")]
 mod docs;
+mod events;
 mod health;
 mod orders;
-mod products;
+pub(crate) mod products;
 mod query;
 mod users;
 mod views;
@@ -53,6 +54,7 @@ pub async fn dispatch(
         RouteId::UsersGet => users::get(app, request).await,
         RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,
         RouteId::UsersUpdateStatus => users::update_status(app, signed_in(caller)?, request).await,
+        RouteId::EventsList => events::list(app, request).await,
         #[cfg(feature = "docs")]
         RouteId::DocsPage => docs::page_response(&request),
         #[cfg(feature = "docs")]

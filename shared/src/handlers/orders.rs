@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::products::invalidate_product;
 use super::query::page_limit;
 use super::views::OrderView;
+use crate::events::Actor;
 use crate::access::Principal;
 use crate::app::App;
 use crate::domain::order::{TransitionError, order_total};
@@ -249,7 +250,8 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
             ApiError::Conflict(format!("an order cannot go from {} to {}", order.status.as_str(), to.as_str()))
         }
     })?;
-    let updated = app.store.change_order_status(&order, to, OffsetDateTime::now_utc()).await.map_err(|err| match err {
+    let by = Actor::User { user_id: principal.user_id, role: principal.role };
+    let updated = app.store.change_order_status(&order, to, OffsetDateTime::now_utc(), &by).await.map_err(|err| match err {
         StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
         StoreError::NotFound => not_found(),
         other => other.into(),

@@ -26,8 +26,9 @@ use super::deadline::bounded;
 use crate::cache::{Cache, CacheError};
 use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery};
 use crate::domain::{Role, User, UserId, UserStatus};
+use crate::events::{Actor, Event};
 use crate::store::{
-    CatalogStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, ProductUpdate, Store, StoreError,
+    CatalogStore, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, ProductUpdate, Store, StoreError,
     TokenStanding, UserPage, UserQuery, UserStore,
 };
 
@@ -176,8 +177,29 @@ impl OrderStore for GuardedStore {
         self.guard(self.inner.orders_by_status(status, limit, after)).await
     }
 
-    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
-        self.guard(self.inner.change_order_status(order, to, at)).await
+    async fn change_order_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        at: OffsetDateTime,
+        by: &Actor,
+    ) -> Result<Order, StoreError> {
+        self.guard(self.inner.change_order_status(order, to, at, by)).await
+    }
+
+    async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.guard(self.inner.pending_orders_before(cutoff, limit)).await
+    }
+}
+
+#[async_trait]
+impl EventStore for GuardedStore {
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.guard(self.inner.record_event(event)).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        self.guard(self.inner.list_events(query)).await
     }
 }
 
@@ -189,6 +211,10 @@ impl Store for GuardedStore {
 
     fn kind(&self) -> &'static str {
         self.inner.kind()
+    }
+
+    fn change_feed(&self) -> Option<&dyn crate::store::ChangeFeed> {
+        self.inner.change_feed()
     }
 }
 

@@ -19,6 +19,7 @@ use crate::config::{Config, StoreKind};
 use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
 use crate::domain::UserStatus;
 use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
+use crate::events::{Actor, Event, EventType};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -284,21 +285,100 @@ pub trait OrderStore: Send + Sync {
     async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError>;
 
     /// Moves `order` from its current status to `to`, if no one changed it
-    /// since it was read ([`StoreError::StatusChanged`] otherwise).
-    /// Cancelling returns every line's units to stock in the same atomic
-    /// write, so racing cancels return them once. The caller checks the
-    /// workflow; this enforces only the compare-and-set.
-    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError>;
+    /// since it was read ([`StoreError::StatusChanged`] otherwise), and
+    /// records `by` as who did. Cancelling and expiring return every line's
+    /// units to stock in the same atomic write, so racing changes return
+    /// them once. The caller checks the workflow; this enforces only the
+    /// compare-and-set.
+    async fn change_order_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        at: OffsetDateTime,
+        by: &Actor,
+    ) -> Result<Order, StoreError>;
+
+    /// Up to `limit` pending orders placed before `cutoff`, oldest first,
+    /// read through the status index (never a scan): what the reservation
+    /// expiry moves to `expired`.
+    async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError>;
+}
+
+/// Filters of the admin event log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub event_type: Option<EventType>,
+    pub limit: usize,
+    /// The position of the last event of the previous page.
+    pub after: Option<String>,
+}
+
+/// One page of the event log, newest first.
+#[derive(Debug, Default)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    /// The position of this page's last event, when there is another page.
+    pub next: Option<String>,
+}
+
+/// The admin event log, written by its consumer of the change feed.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Keeps `event` for [`crate::events::LOG_RETENTION`] after it
+    /// occurred. Idempotent by event id: a redelivered event is stored once.
+    async fn record_event(&self, event: &Event) -> Result<(), StoreError>;
+
+    /// One page of the kept events, newest first (by `occurredAt`, then id).
+    async fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
+}
+
+/// The log position of an event: sorts as text in (`occurredAt`, id)
+/// order, so both adapters page by the same cursor.
+pub fn event_position(event: &Event) -> String {
+    format!("{:020}#{}", event.occurred_at.unix_timestamp_nanos().max(0), event.id)
+}
+
+/// The lowest time-ordered id text of `at`'s millisecond: every UUID v7
+/// made before `at` sorts below it.
+pub fn time_ordered_bound(at: OffsetDateTime) -> String {
+    let millis = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 
 /// Everything the API stores.
 #[async_trait]
-pub trait Store: UserStore + CatalogStore + OrderStore {
+pub trait Store: UserStore + CatalogStore + OrderStore + EventStore {
     /// A cheap round trip proving the store answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// The adapter's name, for logs and `/health`.
     fn kind(&self) -> &'static str;
+
+    /// The store's own change feed, when it keeps one in process (the
+    /// embedded store's outbox). DynamoDB's is the table's stream, read by
+    /// Lambda or by `shop-local`'s poller.
+    fn change_feed(&self) -> Option<&dyn ChangeFeed> {
+        None
+    }
+}
+
+/// A change feed kept in the store: every change, in write order, until
+/// it is acknowledged.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Up to `limit` unacknowledged changes after the change `after` (from
+    /// the first when `None`), oldest first.
+    async fn changes_after(&self, after: Option<String>, limit: usize) -> Result<Vec<crate::events::Change>, StoreError>;
+
+    /// Forgets the changes `ids`: their events reached every consumer.
+    async fn acknowledge(&self, ids: Vec<String>) -> Result<(), StoreError>;
+
+    /// Resolves after a change was written (or at once if one was written
+    /// since the last call).
+    async fn wait_for_changes(&self);
 }
 
 /// Builds the adapter the configuration names.

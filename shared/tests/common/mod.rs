@@ -50,6 +50,11 @@ pub async fn dynamodb_store() -> Option<StoreFixture> {
 
 /// A DynamoDB store on a new table of its own.
 pub async fn fresh_dynamo_store(endpoint: &str) -> DynamoStore {
+    fresh_dynamo(endpoint).await.0
+}
+
+/// A DynamoDB store on a new table of its own, and its configuration.
+pub async fn fresh_dynamo(endpoint: &str) -> (DynamoStore, Config) {
     let table_name = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
     let config = Config::from_lookup(|name| match name {
         "STORE" => Some("dynamodb".into()),
@@ -60,7 +65,7 @@ pub async fn fresh_dynamo_store(endpoint: &str) -> DynamoStore {
     .unwrap();
     let store = DynamoStore::connect(&config).await;
     table::create_if_missing(store.client(), store.table()).await.unwrap();
-    store
+    (store, config)
 }
 
 pub fn memory_cache() -> Option<Arc<dyn Cache>> {

@@ -55,6 +55,10 @@ impl Key {
         Key { pk: "ADMINS".into(), sk: "COUNT" }
     }
 
+    pub fn event(id: uuid::Uuid) -> Self {
+        Key { pk: format!("EVENT#{id}"), sk: "EVENT" }
+    }
+
     /// A key no item has: reading it proves the table answers.
     pub fn health() -> Self {
         Key { pk: "HEALTH".into(), sk: "HEALTH" }
@@ -255,11 +259,21 @@ pub(super) fn user_orders_partition(user_id: UserId) -> String {
     format!("ORDERS#USER#{user_id}")
 }
 
+/// GSI1 lists every logged event newest first.
+pub(super) const EVENTS_PARTITION: &str = "EVENTS";
+
+/// GSI2's partition of the logged events of one type.
+pub(super) fn event_type_partition(event_type: crate::events::EventType) -> String {
+    format!("EVENTS#{event_type}")
+}
+
 /// GSI2's partition of the orders in one status.
 pub(super) fn status_orders_partition(status: OrderStatus) -> String {
     format!("ORDERS#STATUS#{}", status.as_str())
 }
 
+/// An order item; `changedBy` (who made its last status change) is set by
+/// the status change itself.
 pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
     let lines = serde_json::to_string(&order.items).map_err(|e| StoreError::Internal(e.to_string()))?;
     let mut item = Key::order(order.id).into_item();

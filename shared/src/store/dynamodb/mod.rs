@@ -11,6 +11,11 @@
 //! | product | `PRODUCT#<id>` | `PRODUCT` | GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price |
 //! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>` / `<id>`: orders by status |
 //! | idempotency record | `IDEMPOTENCY#<user>#<key>` | `IDEMPOTENCY` | claim token, lease, stored response; `expiresAt` TTL |
+//! | logged event | `EVENT#<id>` | `EVENT` | the envelope as JSON; GSI1 `EVENTS` / `<position>`: newest first; GSI2 `EVENTS#<type>` / `<position>`: one type; `expiresAt` TTL (30 days) |
+//!
+//! The table's stream (`NEW_AND_OLD_IMAGES`) is the change feed: every
+//! write of a user, category, product or order item is a change record,
+//! atomically with the write ([`stream`]).
 //!
 //! The table has two generic indexes, `GSI1` and `GSI2` (keys
 //! `GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`), shared by the patterns above.
@@ -21,8 +26,10 @@
 
 mod catalog;
 mod errors;
+mod event_log;
 mod items;
 mod orders;
+pub mod stream;
 pub mod table;
 mod users;
 
@@ -129,6 +136,14 @@ fn env(name: &str) -> Option<String> {
 /// The full AWS configuration chain (profiles, SSO, instance metadata...).
 #[cfg(feature = "aws-config")]
 async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+    aws_sdk_dynamodb::Config::from(&shared_config(config).await)
+}
+
+/// What every AWS client of a process outside Lambda is built from (the
+/// table's, the stream poller's): the configuration chain, with local
+/// defaults when the endpoint is DynamoDB Local.
+#[cfg(feature = "aws-config")]
+pub async fn shared_config(config: &Config) -> aws_config::SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).timeout_config(timeouts(config));
     if let Some(endpoint) = &config.dynamodb_endpoint {
@@ -140,21 +155,28 @@ async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
             loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "local"));
         }
     }
-    aws_sdk_dynamodb::Config::from(&loader.load().await)
+    loader.load().await
 }
 
-/// What Lambda provides: region and credentials in environment variables.
-#[cfg(not(feature = "aws-config"))]
-async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+/// What Lambda provides: region and credentials in environment variables
+/// (fixed local ones when there are none, as under a local emulator).
+pub fn lambda_environment() -> (Region, Credentials) {
     let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
     let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
         (Some(key), Some(secret)) => Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment"),
         _ => Credentials::new("local", "local", None, None, "local"),
     };
+    (Region::new(region), credentials)
+}
+
+/// What Lambda provides: region and credentials in environment variables.
+#[cfg(not(feature = "aws-config"))]
+async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+    let (region, credentials) = lambda_environment();
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(https_client())
-        .region(Region::new(region))
+        .region(region)
         .credentials_provider(credentials)
         .retry_config(RetryConfig::standard())
         .timeout_config(timeouts(config));

@@ -19,8 +19,10 @@ use super::items::{
     user_orders_partition,
 };
 use crate::domain::{Order, OrderId, OrderStatus, ProductId, UserId};
+use crate::events::Actor;
 use crate::store::{
     IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
+    time_ordered_bound,
 };
 
 /// Index queries one status-filtered listing may make per page.
@@ -220,6 +222,10 @@ impl OrderStore for DynamoStore {
         })
     }
 
+    async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.pending_before(cutoff, limit).await
+    }
+
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.get(Key::order(id)).await?.map(|item| order_from_item(&item)).transpose()
     }
@@ -238,19 +244,26 @@ impl OrderStore for DynamoStore {
         self.order_page("GSI2", status_orders_partition(status), None, limit, after).await
     }
 
-    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
+    async fn change_order_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        at: OffsetDateTime,
+        by: &Actor,
+    ) -> Result<Order, StoreError> {
         // Lines whose product was deleted since have no stock to return to;
         // their increments are dropped and the transaction tried again.
         let mut restock: Vec<&crate::domain::OrderItem> =
-            if to == OrderStatus::Cancelled { order.items.iter().collect() } else { Vec::new() };
+            if to.releases_stock() { order.items.iter().collect() } else { Vec::new() };
         for _ in 0..3 {
             let mut request = self.writer.transact_write_items().transact_items(self.update(
                 Key::order(order.id),
-                "SET #status = :to, #updatedAt = :now, GSI2PK = :statusPartition",
+                "SET #status = :to, #updatedAt = :now, GSI2PK = :statusPartition, #changedBy = :by",
                 "#status = :from",
-                &[("#status", "status"), ("#updatedAt", "updatedAt")],
+                &[("#status", "status"), ("#updatedAt", "updatedAt"), ("#changedBy", "changedBy")],
                 vec![
                     (":to", s(to.as_str())),
+                    (":by", s(by.to_stored())),
                     (":from", s(order.status.as_str())),
                     (":now", timestamp(at)),
                     (":statusPartition", s(status_orders_partition(to))),
@@ -281,6 +294,27 @@ impl OrderStore for DynamoStore {
             }
         }
         Err(StoreError::Unavailable("cancel kept conflicting with product deletions".into()))
+    }
+}
+
+impl DynamoStore {
+    /// Pending orders placed before `cutoff`, oldest first: GSI2's pending
+    /// partition up to the cutoff's id bound (UUID v7 ids sort by time).
+    async fn pending_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :bound")
+            .expression_attribute_values(":pk", s(status_orders_partition(OrderStatus::Pending)))
+            .expression_attribute_values(":bound", s(time_ordered_bound(cutoff)))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(classify)?;
+        output.items().iter().map(order_from_item).collect()
     }
 }
 

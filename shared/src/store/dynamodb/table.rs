@@ -7,7 +7,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
 use super::errors::classify;
@@ -31,11 +31,28 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Creates `table` with its indexes and TTL unless it exists.
+/// The change feed: every write's old and new item (what the template's
+/// `StreamSpecification` sets in AWS).
+fn stream() -> StreamSpecification {
+    StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .expect("complete stream specification")
+}
+
+/// Creates `table` with its indexes, stream and TTL unless it exists; a
+/// table made before the stream existed gets it.
 pub async fn create_if_missing(client: &Client, table: &str) -> Result<bool, StoreError> {
     let exists = client.describe_table().table_name(table).send().await;
     match exists {
-        Ok(_) => return Ok(false),
+        Ok(found) => {
+            let streaming = found.table().and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
+            if !streaming {
+                client.update_table().table_name(table).stream_specification(stream()).send().await.map_err(classify)?;
+            }
+            return Ok(false);
+        }
         Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(err) => return Err(classify(err)),
     }
@@ -53,6 +70,7 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<bool, Sto
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(stream())
         .key_schema(key("PK", KeyType::Hash))
         .key_schema(key("SK", KeyType::Range))
         .attribute_definitions(string_attribute("PK"))

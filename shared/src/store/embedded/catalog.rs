@@ -9,6 +9,7 @@ use std::ops::Bound;
 use async_trait::async_trait;
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
+use super::outbox::{Written, record_change};
 use super::records::{CategoryRecord, ProductRecord};
 use super::{CATEGORIES, EmbeddedStore, PRODUCTS, PRODUCTS_BY_CATEGORY, internal};
 use crate::domain::catalog::MAX_STOCK;
@@ -22,7 +23,8 @@ const MAX_ID: &str = "\u{10FFFF}";
 impl CatalogStore for EmbeddedStore {
     async fn create_category(&self, category: &Category) -> Result<(), StoreError> {
         let (key, bytes) = (category.name.key(), CategoryRecord::to_bytes(category)?);
-        self.blocking(move |db| {
+        let category = category.clone();
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut categories = txn.open_table(CATEGORIES).map_err(internal)?;
@@ -31,6 +33,7 @@ impl CatalogStore for EmbeddedStore {
                 }
                 categories.insert(key.as_str(), bytes.as_slice()).map_err(internal)?;
             }
+            record_change(&txn, None, Some(Written::Category(&category)))?;
             txn.commit().map_err(internal)
         })
         .await
@@ -63,7 +66,7 @@ impl CatalogStore for EmbeddedStore {
 
     async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
         let product = product.clone();
-        self.blocking(move |db| {
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             if read_product(&txn, product.id)?.is_some() {
                 return Err(StoreError::Internal("product id collision".into()));
@@ -86,7 +89,7 @@ impl CatalogStore for EmbeddedStore {
 
     async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
         let update = update.clone();
-        self.blocking(move |db| {
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             let current = read_product(&txn, update.id)?.ok_or(StoreError::NotFound)?;
             let stock = match update.stock {
@@ -120,10 +123,11 @@ impl CatalogStore for EmbeddedStore {
     }
 
     async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
-        self.blocking(move |db| {
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             let current = read_product(&txn, id)?.ok_or(StoreError::NotFound)?;
             txn.open_table(PRODUCTS).map_err(internal)?.remove(id.to_string().as_str()).map_err(internal)?;
+            record_change(&txn, Some(Written::Product(&current)), None)?;
             let key = category_index_key(&current);
             let mut index = txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
             index.remove((key.0.as_str(), key.1, key.2.as_str())).map_err(internal)?;
@@ -228,11 +232,12 @@ pub(super) fn read_product(txn: &WriteTransaction, id: ProductId) -> Result<Opti
     found.map(|bytes| ProductRecord::from_bytes(bytes.value())).transpose()
 }
 
-/// Writes `product` and moves its category index entry from where
-/// `previous` had it.
+/// Writes `product`, moves its category index entry from where
+/// `previous` had it, and records the change.
 pub(super) fn write_product(txn: &WriteTransaction, product: &Product, previous: Option<&Product>) -> Result<(), StoreError> {
     let bytes = ProductRecord::to_bytes(product)?;
     txn.open_table(PRODUCTS).map_err(internal)?.insert(product.id.to_string().as_str(), bytes.as_slice()).map_err(internal)?;
+    record_change(txn, previous.map(Written::Product), Some(Written::Product(product)))?;
     let mut index = txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
     let new_key = category_index_key(product);
     if let Some(previous) = previous {

@@ -3,13 +3,16 @@
 //! redb gives serialisable write transactions, so each multi-record change
 //! (a user and its email claim) is one transaction, as it is one
 //! `TransactWriteItems` on DynamoDB. Records are JSON; redb calls are
-//! blocking and run on tokio's blocking pool.
+//! blocking and run on tokio's blocking pool. Every write of an entity
+//! also adds its change to the outbox in the same transaction ([`outbox`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 mod catalog;
+mod event_log;
 mod orders;
+mod outbox;
 mod records;
 mod users;
 
@@ -41,12 +44,23 @@ const ORDERS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new
 /// "<user id> <key>" -> JSON idempotency record.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 
+/// Change id (UUID v7) -> JSON outbox entry: the change feed.
+const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
+/// Log position -> JSON event: the admin event log.
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
+/// (event type, log position): the log of one type.
+const EVENTS_BY_TYPE: TableDefinition<(&str, &str), ()> = TableDefinition::new("events_by_type");
+/// Event id -> log position: an event is logged once.
+const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
+
 const FILE_NAME: &str = "shop.redb";
 
 /// The redb-backed store. Cloning shares the database.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Wakes the outbox drain after a write that recorded changes.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl EmbeddedStore {
@@ -69,8 +83,12 @@ impl EmbeddedStore {
         txn.open_table(ORDERS_BY_USER).map_err(internal)?;
         txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
         txn.open_table(IDEMPOTENCY).map_err(internal)?;
+        txn.open_table(OUTBOX).map_err(internal)?;
+        txn.open_table(EVENTS).map_err(internal)?;
+        txn.open_table(EVENTS_BY_TYPE).map_err(internal)?;
+        txn.open_table(EVENT_IDS).map_err(internal)?;
         txn.commit().map_err(internal)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        Ok(EmbeddedStore { db: Arc::new(db), changed: Arc::new(tokio::sync::Notify::new()) })
     }
 
     /// Runs blocking redb work off the async worker threads.
@@ -83,6 +101,20 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || work(&db))
             .await
             .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// [`Self::blocking`] for a write that records changes: wakes the
+    /// outbox drain once it committed.
+    pub(super) async fn writing<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let result = self.blocking(work).await;
+        if result.is_ok() {
+            self.changed.notify_one();
+        }
+        result
     }
 }
 
@@ -98,6 +130,10 @@ impl Store for EmbeddedStore {
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+
+    fn change_feed(&self) -> Option<&dyn super::ChangeFeed> {
+        Some(self)
     }
 }
 

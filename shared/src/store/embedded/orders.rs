@@ -8,11 +8,14 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use time::OffsetDateTime;
 
 use super::catalog::{read_product, write_product};
+use super::outbox::{Written, record_change};
 use super::records::{IdempotencyRecord, OrderRecord};
 use super::{EmbeddedStore, IDEMPOTENCY, ORDERS, ORDERS_BY_STATUS, ORDERS_BY_USER, internal};
 use crate::domain::{Order, OrderId, OrderStatus, UserId};
+use crate::events::Actor;
 use crate::store::{
     IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
+    time_ordered_bound,
 };
 
 fn idempotency_key(user_id: UserId, key: &str) -> String {
@@ -82,7 +85,7 @@ impl OrderStore for EmbeddedStore {
     async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
         let order = order.clone();
         let completion = completion.map(|(ticket, body)| (ticket.clone(), body.to_owned()));
-        self.blocking(move |db| {
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             let mut short = Vec::new();
             let mut reserved = Vec::new();
@@ -103,11 +106,29 @@ impl OrderStore for EmbeddedStore {
                 };
                 write_product(&txn, &updated, Some(product))?;
             }
-            write_order(&txn, &order, None)?;
+            write_order(&txn, &order, None, None)?;
             if let Some((ticket, body)) = completion {
                 complete_ticket(&txn, &ticket, &body)?;
             }
             txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let index = txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
+            let orders = txn.open_table(ORDERS).map_err(internal)?;
+            let (pending, bound) = (OrderStatus::Pending.as_str(), time_ordered_bound(cutoff));
+            let mut due = Vec::new();
+            for entry in index.range((pending, "")..(pending, bound.as_str())).map_err(internal)?.take(limit) {
+                let (key, _) = entry.map_err(internal)?;
+                if let Some(bytes) = orders.get(key.value().1).map_err(internal)? {
+                    due.push(OrderRecord::from_bytes(bytes.value())?);
+                }
+            }
+            Ok(due)
         })
         .await
     }
@@ -149,9 +170,15 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn change_order_status(&self, order: &Order, to: OrderStatus, at: OffsetDateTime) -> Result<Order, StoreError> {
-        let (id, from) = (order.id, order.status);
-        self.blocking(move |db| {
+    async fn change_order_status(
+        &self,
+        order: &Order,
+        to: OrderStatus,
+        at: OffsetDateTime,
+        by: &Actor,
+    ) -> Result<Order, StoreError> {
+        let (id, from, by) = (order.id, order.status, by.clone());
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             let current = {
                 let orders = txn.open_table(ORDERS).map_err(internal)?;
@@ -161,7 +188,7 @@ impl OrderStore for EmbeddedStore {
             if current.status != from {
                 return Err(StoreError::StatusChanged);
             }
-            if to == OrderStatus::Cancelled {
+            if to.releases_stock() {
                 for item in &current.items {
                     // A product deleted since has no stock to return to.
                     if let Some(product) = read_product(&txn, item.product_id)? {
@@ -175,7 +202,7 @@ impl OrderStore for EmbeddedStore {
                 }
             }
             let updated = Order { status: to, updated_at: at, ..current.clone() };
-            write_order(&txn, &updated, Some(&current))?;
+            write_order(&txn, &updated, Some(&current), Some(&by))?;
             txn.commit().map_err(internal)?;
             Ok(updated)
         })
@@ -228,9 +255,12 @@ fn collect_page(
     Ok(OrderPage { items, next: None })
 }
 
-fn write_order(txn: &WriteTransaction, order: &Order, previous: Option<&Order>) -> Result<(), StoreError> {
+/// Writes `order` (last changed by `by`), moves its status index entry
+/// from where `previous` had it, and records the change.
+fn write_order(txn: &WriteTransaction, order: &Order, previous: Option<&Order>, by: Option<&Actor>) -> Result<(), StoreError> {
+    record_change(txn, previous.map(|p| Written::Order(p, None)), Some(Written::Order(order, by)))?;
     let id = order.id.to_string();
-    let bytes = OrderRecord::to_bytes(order)?;
+    let bytes = OrderRecord::to_bytes(order, by)?;
     txn.open_table(ORDERS).map_err(internal)?.insert(id.as_str(), bytes.as_slice()).map_err(internal)?;
     let user = order.user_id.to_string();
     txn.open_table(ORDERS_BY_USER).map_err(internal)?.insert((user.as_str(), id.as_str()), ()).map_err(internal)?;

@@ -8,6 +8,7 @@ use crate::domain::{
     Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
     ProductName, Role, User, UserId, UserName, UserStatus,
 };
+use crate::events::Actor;
 use crate::store::StoreError;
 
 fn corrupt(what: &str) -> impl Fn(String) -> StoreError + '_ {
@@ -164,10 +165,14 @@ pub(super) struct OrderRecord {
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
+    /// Who made the last status change ([`Actor::to_stored`]); absent
+    /// until the first one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changed_by: Option<String>,
 }
 
 impl OrderRecord {
-    pub(super) fn to_bytes(order: &Order) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn to_bytes(order: &Order, changed_by: Option<&Actor>) -> Result<Vec<u8>, StoreError> {
         let record = OrderRecord {
             id: order.id,
             user_id: order.user_id,
@@ -176,13 +181,20 @@ impl OrderRecord {
             status: order.status,
             created_at: order.created_at,
             updated_at: order.updated_at,
+            changed_by: changed_by.map(Actor::to_stored),
         };
         serde_json::to_vec(&record).map_err(|e| StoreError::Internal(e.to_string()))
     }
 
     pub(super) fn from_bytes(bytes: &[u8]) -> Result<Order, StoreError> {
+        Self::from_bytes_with_actor(bytes).map(|(order, _)| order)
+    }
+
+    /// The order and who made its last status change.
+    pub(super) fn from_bytes_with_actor(bytes: &[u8]) -> Result<(Order, Option<Actor>), StoreError> {
         let record: OrderRecord = serde_json::from_slice(bytes).map_err(|e| corrupt("order")(e.to_string()))?;
-        Ok(Order {
+        let changed_by = record.changed_by.as_deref().and_then(Actor::from_stored);
+        let order = Order {
             id: record.id,
             user_id: record.user_id,
             items: record.items,
@@ -190,7 +202,8 @@ impl OrderRecord {
             status: record.status,
             created_at: record.created_at,
             updated_at: record.updated_at,
-        })
+        };
+        Ok((order, changed_by))
     }
 }
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 use time::OffsetDateTime;
 
+use super::outbox::{Written, record_change};
 use super::records::UserRecord;
 use super::{EmbeddedStore, REVOKED_TOKENS, USER_EMAILS, USERS, internal};
 use crate::domain::{Email, Role, User, UserId, UserStatus};
@@ -14,7 +15,8 @@ impl UserStore for EmbeddedStore {
     async fn create_user(&self, user: &User) -> Result<(), StoreError> {
         let record = UserRecord::from(user).to_bytes()?;
         let (id, email) = (user.id.to_string(), user.email.as_str().to_owned());
-        self.blocking(move |db| {
+        let user = user.clone();
+        self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
             {
                 let mut emails = txn.open_table(USER_EMAILS).map_err(internal)?;
@@ -24,6 +26,7 @@ impl UserStore for EmbeddedStore {
                 emails.insert(email.as_str(), id.as_str()).map_err(internal)?;
                 txn.open_table(USERS).map_err(internal)?.insert(id.as_str(), record.as_slice()).map_err(internal)?;
             }
+            record_change(&txn, None, Some(Written::User(&user)))?;
             txn.commit().map_err(internal)
         })
         .await

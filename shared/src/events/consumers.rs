@@ -1,0 +1,105 @@
+//! The consumers of domain events. Each is idempotent by event id: the
+//! log stores an event under its id, and an invalidation done twice only
+//! costs a cache miss.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::envelope::{Event, EventData};
+use crate::app::App;
+use crate::handlers::{categories, products};
+
+/// Why a delivery failed; it is retried (in AWS by EventBridge, then the
+/// consumer's DLQ; locally by [`super::dispatch`] until it succeeds).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConsumerError(pub String);
+
+/// Something that reacts to domain events.
+#[async_trait]
+pub trait Consumer: Send + Sync {
+    /// The consumer's name in logs, metrics and the template
+    /// (`events-record`, `events-invalidate-cache`).
+    fn name(&self) -> &'static str;
+
+    async fn consume(&self, event: &Event) -> Result<(), ConsumerError>;
+}
+
+/// Keeps every event in the admin event log (`GET /api/events`).
+pub struct EventLog {
+    app: Arc<App>,
+}
+
+impl EventLog {
+    pub fn new(app: Arc<App>) -> Self {
+        EventLog { app }
+    }
+}
+
+#[async_trait]
+impl Consumer for EventLog {
+    fn name(&self) -> &'static str {
+        "events-record"
+    }
+
+    async fn consume(&self, event: &Event) -> Result<(), ConsumerError> {
+        self.app.store.record_event(event).await.map_err(|e| ConsumerError(e.to_string()))
+    }
+}
+
+/// Invalidates the cache scopes a catalog change touched. The write path
+/// invalidates them at once; this redoes it from the change feed, so an
+/// invalidation lost to a cache outage is made as soon as the cache is
+/// back, and no reader sees a stale price longer than the feed's lag.
+pub struct CacheInvalidation {
+    app: Arc<App>,
+}
+
+impl CacheInvalidation {
+    pub fn new(app: Arc<App>) -> Self {
+        CacheInvalidation { app }
+    }
+}
+
+#[async_trait]
+impl Consumer for CacheInvalidation {
+    fn name(&self) -> &'static str {
+        "events-invalidate-cache"
+    }
+
+    async fn consume(&self, event: &Event) -> Result<(), ConsumerError> {
+        for scope in cache_scopes(event) {
+            self.app.catalog_cache.try_invalidate(&scope).await.map_err(|e| ConsumerError(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The cache scopes whose entries an event makes stale.
+pub fn cache_scopes(event: &Event) -> Vec<String> {
+    let product = |id| vec![products::product_scope(id), products::LIST_SCOPE.to_owned()];
+    match &event.data {
+        EventData::ProductCreated(p) | EventData::ProductDeleted(p) => product(p.product_id),
+        EventData::ProductUpdated(p) => product(p.product_id),
+        EventData::ProductStockLow(p) => product(p.product_id),
+        EventData::CategoryCreated(_) => vec![categories::CACHE_SCOPE.to_owned()],
+        // Orders change stock through their products' own change records.
+        EventData::UserRegistered(_)
+        | EventData::OrderPlaced(_)
+        | EventData::OrderStatusChanged(_)
+        | EventData::OrderCancelled(_)
+        | EventData::OrderExpired(_) => Vec::new(),
+    }
+}
+
+/// The consumers every deployment runs, in process (`shop-local`) or one
+/// function each (AWS).
+pub fn standard(app: &Arc<App>) -> Vec<Arc<dyn Consumer>> {
+    vec![Arc::new(EventLog::new(Arc::clone(app))), Arc::new(CacheInvalidation::new(Arc::clone(app)))]
+}
+
+/// The standard consumer called `name`, for a consumer function.
+pub fn by_name(app: &Arc<App>, name: &str) -> Option<Arc<dyn Consumer>> {
+    standard(app).into_iter().find(|consumer| consumer.name() == name)
+}
