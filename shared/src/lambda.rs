@@ -33,6 +33,66 @@ pub async fn run(name: &str) -> Result<(), lambda_http::Error> {
     .await
 }
 
+/// Runs the worker function `name` (see [`crate::workers::WORKERS`]) under
+/// the Lambda runtime: the stream publisher, a bus consumer, or the
+/// scheduled expiry.
+pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
+    use lambda_http::LambdaEvent;
+    use lambda_http::lambda_runtime;
+
+    use crate::workers::{self, BusEvent, Trigger};
+
+    let worker = workers::by_function(name).ok_or_else(|| format!("no worker function `{name}`"))?;
+    return_large_buffers_to_the_os();
+    let config = Config::from_env()?;
+    telemetry::init(&config);
+    let app = Arc::new(App::from_config(config).await?);
+    match worker.trigger {
+        Trigger::TableStream => {
+            #[cfg(feature = "eventbridge")]
+            {
+                let bus = std::env::var("EVENT_BUS_NAME").map_err(|_| "EVENT_BUS_NAME is not set")?;
+                let sink = Arc::new(crate::events::eventbridge::EventBridgeSink::new(&bus));
+                lambda_runtime::run(lambda_runtime::service_fn(
+                    move |batch: LambdaEvent<crate::events::stream::StreamEvent>| {
+                        let (app, sink) = (Arc::clone(&app), Arc::clone(&sink));
+                        async move {
+                            let mapping = app.config.event_mapping();
+                            let response =
+                                workers::publish_batch(&batch.payload, &mapping, sink.as_ref(), &app.config.metrics).await;
+                            Ok::<_, lambda_http::Error>(response)
+                        }
+                    },
+                ))
+                .await
+            }
+            #[cfg(not(feature = "eventbridge"))]
+            Err("this binary was built without the eventbridge feature".into())
+        }
+        Trigger::Bus(_) => {
+            let consumer = crate::events::consumers::by_name(&app, name).ok_or_else(|| format!("no consumer `{name}`"))?;
+            lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<BusEvent>| {
+                let (app, consumer) = (Arc::clone(&app), Arc::clone(&consumer));
+                async move {
+                    workers::consume(consumer.as_ref(), &event.payload, &app.config.metrics).await?;
+                    Ok::<_, lambda_http::Error>(())
+                }
+            }))
+            .await
+        }
+        Trigger::Schedule => {
+            lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
+                let app = Arc::clone(&app);
+                async move {
+                    let sweep = workers::expire(&app, time::OffsetDateTime::now_utc()).await?;
+                    Ok::<_, lambda_http::Error>(serde_json::json!({"expired": sweep.expired, "lostRaces": sweep.lost_races}))
+                }
+            }))
+            .await
+        }
+    }
+}
+
 /// Opens the store's and the cache's connections (TCP, TLS) during init,
 /// which Lambda runs before the first request and with a full CPU, so the
 /// first request does not pay for the handshakes. Failures are logged only:

@@ -26,6 +26,8 @@
 //! - [`metrics`]: business and cache metrics as CloudWatch EMF lines.
 //! - [`events`]: domain events from the store's change feed, their
 //!   consumers, and the reservation expiry.
+//! - [`workers`]: the functions that are not routes (the asynchronous
+//!   half in AWS), as [`routes`] lists the API's.
 
 pub mod access;
 pub mod app;
@@ -44,6 +46,7 @@ pub mod resilience;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod workers;
 
 pub use app::App;
 pub use config::Config;

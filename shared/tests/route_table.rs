@@ -1,13 +1,15 @@
 //! The route table is the single source of truth: `template.yaml`,
 //! `openapi.yaml` (operations and their `x-access`), the README's route
 //! tables, `events/` and the function binaries must agree with it
-//! exactly.
+//! exactly; and so must they with the table of functions that are not
+//! routes (`shop::workers::WORKERS`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use shop::access::Access;
 use shop::routes::ROUTES;
+use shop::workers::{Trigger, WORKERS};
 use yaml_serde::Value;
 
 fn repo_root() -> PathBuf {
@@ -50,6 +52,20 @@ fn route_functions() -> BTreeSet<String> {
     ROUTES.iter().map(|route| route.function.to_owned()).collect()
 }
 
+fn worker_functions() -> BTreeSet<String> {
+    WORKERS.iter().map(|worker| worker.function.to_owned()).collect()
+}
+
+/// The template's function building `binary`, exactly one.
+fn template_function(binary: &str) -> (String, Value) {
+    let matching: Vec<_> = functions_in_template()
+        .into_iter()
+        .filter(|(_, f)| untag(&f["Metadata"]["BuildProperties"]["Binary"]).as_str() == Some(binary))
+        .collect();
+    assert_eq!(matching.len(), 1, "template functions building `{binary}`");
+    matching.into_iter().next().unwrap()
+}
+
 #[test]
 fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
     let functions = functions_in_template();
@@ -69,7 +85,7 @@ fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
         assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
         assert_eq!(function["Properties"]["CodeUri"].as_str(), Some(format!("./{}", route.package()).as_str()), "{name}");
     }
-    assert_eq!(functions.len(), ROUTES.len(), "the template has functions the route table lacks");
+    assert_eq!(functions.len(), ROUTES.len() + WORKERS.len(), "the template has functions neither table has");
 }
 
 #[test]
@@ -99,13 +115,72 @@ fn every_route_has_a_binary_in_its_package_and_every_binary_a_route() {
     for package in ["functions", "functions-docs"] {
         let routes: BTreeSet<String> =
             ROUTES.iter().filter(|route| route.package() == package).map(|route| route.function.to_owned()).collect();
-        assert_eq!(file_stems(&format!("{package}/src/bin"), "rs"), routes, "{package}");
+        let workers = if package == "functions" { worker_functions() } else { BTreeSet::new() };
+        let expected: BTreeSet<String> = routes.union(&workers).cloned().collect();
+        assert_eq!(file_stems(&format!("{package}/src/bin"), "rs"), expected, "{package}");
     }
+}
+
+/// The rule's dead-letter queue and the function's on-failure destination
+/// are one queue of the worker's own, which no other worker uses.
+fn assert_own_dead_letter_queue(name: &str, function: &Value, properties: &Value) {
+    let rule_queue = format!("{:?}", untag(&properties["DeadLetterConfig"]["Arn"]));
+    let destination = &function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(destination["Type"], Value::from("SQS"), "{name}: an on-failure destination");
+    assert_eq!(format!("{:?}", untag(&destination["Destination"])), rule_queue, "{name}: one dead-letter queue");
+    let queue = untag(&properties["DeadLetterConfig"]["Arn"]).as_str().unwrap_or_default().trim_end_matches(".Arn").to_owned();
+    assert!(queue.starts_with(&name.replace("Function", "")), "{name}: its own queue, not {queue}");
+}
+
+#[test]
+fn every_worker_has_one_template_function_with_its_trigger_and_a_failure_destination() {
+    let template = template();
+    let resources = template["Resources"].as_mapping().unwrap();
+    for worker in WORKERS {
+        let (name, function) = template_function(worker.function);
+        assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
+        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("./functions"), "{name}");
+        let events = function["Properties"]["Events"].as_mapping().unwrap();
+        assert_eq!(events.len(), 1, "{name} has one trigger");
+        let event = events.values().next().unwrap();
+        let properties = &event["Properties"];
+        match worker.trigger {
+            Trigger::TableStream => {
+                assert_eq!(event["Type"], Value::from("DynamoDB"), "{name}");
+                assert_eq!(properties["FunctionResponseTypes"][0], Value::from("ReportBatchItemFailures"), "{name}");
+                assert_eq!(properties["BisectBatchOnFunctionError"], Value::from(true), "{name}");
+                assert_eq!(properties["DestinationConfig"]["OnFailure"]["Type"], Value::from("SQS"), "{name}");
+            }
+            Trigger::Bus(types) => {
+                assert_eq!(event["Type"], Value::from("EventBridgeRule"), "{name}");
+                assert_eq!(properties["Pattern"]["source"][0], Value::from("shop.api"), "{name}");
+                let matched: Option<BTreeSet<String>> = properties["Pattern"]["detail-type"]
+                    .as_sequence()
+                    .map(|list| list.iter().map(|t| t.as_str().unwrap().to_owned()).collect());
+                let declared = types.map(|types| types.iter().map(|t| t.as_str().to_owned()).collect());
+                assert_eq!(matched, declared, "{name}: the rule matches the worker's event types");
+                assert_own_dead_letter_queue(&name, &function, properties);
+            }
+            Trigger::Schedule => {
+                assert_eq!(event["Type"], Value::from("Schedule"), "{name}");
+                assert_own_dead_letter_queue(&name, &function, properties);
+            }
+        }
+        // Least privilege: a worker never gets a managed catch-all policy.
+        let policies = format!("{:?}", function["Properties"]["Policies"]);
+        assert!(!policies.contains("FullAccess") && !policies.contains("CrudPolicy"), "{name}: {policies}");
+    }
+    assert_eq!(
+        resources["Table"]["Properties"]["StreamSpecification"]["StreamViewType"],
+        Value::from("NEW_AND_OLD_IMAGES"),
+        "the change feed"
+    );
 }
 
 #[test]
 fn every_route_has_a_sample_event_with_its_route_key() {
-    assert_eq!(file_stems("events", "json"), route_functions());
+    let expected: BTreeSet<String> = route_functions().union(&worker_functions()).cloned().collect();
+    assert_eq!(file_stems("events", "json"), expected);
     for route in ROUTES {
         let path = repo_root().join("events").join(format!("{}.json", route.function));
         let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -1,0 +1,109 @@
+//! The functions that are not routes: the asynchronous half in AWS. Like
+//! [`crate::routes::ROUTES`] for the API, [`WORKERS`] is the one list the
+//! template, the binaries and `events/` are held to.
+//!
+//! | function | trigger | does |
+//! | --- | --- | --- |
+//! | `events-publish` | the table's DynamoDB stream | maps each batch to domain events, puts them on the EventBridge bus |
+//! | `events-record` | a bus rule (every event) | keeps the event in the admin event log |
+//! | `events-invalidate-cache` | a bus rule (catalog events) | invalidates the cache scopes the change touched |
+//! | `orders-expire` | a schedule (every minute) | moves unpaid reservations to `expired` |
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::events::consumers::{Consumer, ConsumerError};
+use crate::events::dispatch::lag_of;
+use crate::events::expiry::{self, Sweep};
+use crate::events::stream::{BatchResponse, EventSink, StreamEvent, publish};
+use crate::events::{Event, EventType, Mapping};
+use crate::metrics::{EventMetric, MetricsSink};
+use crate::store::StoreError;
+
+/// What starts a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Batches of the table's stream records (an event source mapping).
+    TableStream,
+    /// Events on the stack's bus matching a rule; `None` is every type.
+    Bus(Option<&'static [EventType]>),
+    /// A schedule.
+    Schedule,
+}
+
+/// One function that is not a route.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Worker {
+    /// The Lambda function (and binary) name.
+    pub function: &'static str,
+    pub trigger: Trigger,
+}
+
+/// The catalog events: what the cache-invalidation consumer's rule matches.
+pub const CATALOG_EVENTS: &[EventType] = &[
+    EventType::CategoryCreated,
+    EventType::ProductCreated,
+    EventType::ProductUpdated,
+    EventType::ProductDeleted,
+    EventType::ProductStockLow,
+];
+
+pub static WORKERS: &[Worker] = &[
+    Worker { function: "events-publish", trigger: Trigger::TableStream },
+    Worker { function: "events-record", trigger: Trigger::Bus(None) },
+    Worker { function: "events-invalidate-cache", trigger: Trigger::Bus(Some(CATALOG_EVENTS)) },
+    Worker { function: "orders-expire", trigger: Trigger::Schedule },
+];
+
+pub fn by_function(name: &str) -> Option<&'static Worker> {
+    WORKERS.iter().find(|worker| worker.function == name)
+}
+
+/// An EventBridge event as a rule's target receives it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BusEvent {
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    /// The domain event itself.
+    pub detail: Event,
+}
+
+/// `events-publish`: one batch of stream records onto `sink`.
+pub async fn publish_batch(batch: &StreamEvent, mapping: &Mapping, sink: &dyn EventSink, metrics: &MetricsSink) -> BatchResponse {
+    let published = publish(batch, mapping, sink).await;
+    if published.events > 0 {
+        metrics.publish_event_metric("events-publish", EventMetric::EventsPublished, published.events as f64);
+    }
+    published.response
+}
+
+/// A consumer function: one bus event to `consumer`. An error makes Lambda
+/// retry the invocation, and EventBridge after it, then the DLQ.
+pub async fn consume(consumer: &dyn Consumer, event: &BusEvent, metrics: &MetricsSink) -> Result<(), ConsumerError> {
+    match consumer.consume(&event.detail).await {
+        Ok(()) => {
+            let lag = lag_of(&event.detail).as_secs_f64() * 1000.0;
+            metrics.publish_event_metric(consumer.name(), EventMetric::DeliveryLag, lag);
+            Ok(())
+        }
+        Err(err) => {
+            tracing::warn!(consumer = consumer.name(), event_id = %event.detail.id, error = %err, "event delivery failed");
+            metrics.publish_event_metric(consumer.name(), EventMetric::ConsumerFailures, 1.0);
+            Err(err)
+        }
+    }
+}
+
+/// Orders one scheduled run of `orders-expire` expires at most: a backlog
+/// is worked off over several runs, each well within the timeout.
+pub const EXPIRY_BATCH: usize = 500;
+
+/// `orders-expire`: one sweep, unless expiry is off.
+pub async fn expire(app: &App, now: OffsetDateTime) -> Result<Sweep, StoreError> {
+    match app.config.order_reservation {
+        Some(reservation) => expiry::sweep(app, now, reservation, EXPIRY_BATCH).await,
+        None => Ok(Sweep::default()),
+    }
+}
