@@ -13,7 +13,7 @@ use shop::events::stream::{EventSink, StreamEvent};
 use shop::events::{Event, EventType, Mapping};
 use shop::metrics::MetricsSink;
 use shop::store::embedded::EmbeddedStore;
-use shop::store::{EventQuery, Store};
+use shop::store::EventQuery;
 use shop::workers::{self, BusEvent};
 use shop::{App, Config};
 use time::{Duration, OffsetDateTime};
