@@ -53,6 +53,9 @@ pub struct App {
     pub cursors: CursorCodec,
     /// The catalog's read-through cache over `cache`.
     pub catalog_cache: GenerationalCache,
+    /// The same cache scopes, written without the cache's breaker: the
+    /// change feed's invalidations (see [`GuardedCache::timed`]).
+    pub invalidations: GenerationalCache,
     /// The circuit breakers guarding `store` and `cache` (for `/health`).
     pub breakers: Breakers,
     /// Failed logins per account.
@@ -90,6 +93,7 @@ impl App {
             cache: CircuitBreaker::new("cache", config.breaker, config.metrics.clone()),
         };
         let store: Arc<dyn Store> = Arc::new(GuardedStore::new(store, Arc::clone(&breakers.store)));
+        let invalidations = GenerationalCache::new(Arc::new(GuardedCache::timed(Arc::clone(&cache), config.cache_timeout)));
         let cache: Arc<dyn Cache> =
             Arc::new(GuardedCache::new(cache, Arc::clone(&breakers.cache), config.cache_timeout));
         App {
@@ -103,6 +107,7 @@ impl App {
             },
             cursors: CursorCodec::new(jwt_secret),
             catalog_cache: GenerationalCache::new(Arc::clone(&cache)),
+            invalidations,
             rate_limiter: RateLimiter::new(Arc::clone(&cache), config.rate_limit),
             login_throttle: LoginThrottle::new(
                 Arc::clone(&cache),

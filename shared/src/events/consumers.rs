@@ -51,7 +51,8 @@ impl Consumer for EventLog {
 /// Invalidates the cache scopes a catalog change touched. The write path
 /// invalidates them at once; this redoes it from the change feed, so an
 /// invalidation lost to a cache outage is made as soon as the cache is
-/// back, and no reader sees a stale price longer than the feed's lag.
+/// back: it writes past the cache's breaker, which keeps the readers off
+/// the cache for its cool-down, so the invalidation lands first.
 pub struct CacheInvalidation {
     app: Arc<App>,
 }
@@ -70,7 +71,7 @@ impl Consumer for CacheInvalidation {
 
     async fn consume(&self, event: &Event) -> Result<(), ConsumerError> {
         for scope in cache_scopes(event) {
-            self.app.catalog_cache.try_invalidate(&scope).await.map_err(|e| ConsumerError(e.to_string()))?;
+            self.app.invalidations.try_invalidate(&scope).await.map_err(|e| ConsumerError(e.to_string()))?;
         }
         Ok(())
     }

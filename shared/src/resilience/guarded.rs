@@ -222,31 +222,43 @@ impl Store for GuardedStore {
 /// the request has left), guarded by the cache's breaker.
 pub struct GuardedCache {
     inner: Arc<dyn Cache>,
-    breaker: Arc<CircuitBreaker>,
+    /// `None` for the change feed's invalidations (see [`GuardedCache::timed`]).
+    breaker: Option<Arc<CircuitBreaker>>,
     timeout: Duration,
 }
 
 impl GuardedCache {
     pub fn new(inner: Arc<dyn Cache>, breaker: Arc<CircuitBreaker>, timeout: Duration) -> Self {
-        GuardedCache { inner, breaker, timeout }
+        GuardedCache { inner, breaker: Some(breaker), timeout }
+    }
+
+    /// Bounded by `timeout` but behind no breaker: what the change feed's
+    /// cache invalidation writes through. When the cache comes back, the
+    /// readers' breaker keeps them on the store for its cool-down (5 s),
+    /// while the invalidation, retried every second at most, reaches the
+    /// cache at once: the stale entries are gone before a reader can see
+    /// them again.
+    pub fn timed(inner: Arc<dyn Cache>, timeout: Duration) -> Self {
+        GuardedCache { inner, breaker: None, timeout }
     }
 
     async fn guard<T>(&self, call: impl Future<Output = Result<T, CacheError>>) -> Result<T, CacheError> {
-        let permit = self.breaker.admit().map_err(|_| CacheError("circuit breaker open".into()))?;
-        match bounded(Some(self.timeout), call).await {
-            Err(_) => {
-                permit.failed();
-                Err(CacheError("timed out".into()))
-            }
-            Ok(Err(err)) => {
-                permit.failed();
-                Err(err)
-            }
-            Ok(Ok(value)) => {
+        let permit = match &self.breaker {
+            Some(breaker) => Some(breaker.admit().map_err(|_| CacheError("circuit breaker open".into()))?),
+            None => None,
+        };
+        let result = match bounded(Some(self.timeout), call).await {
+            Err(_) => Err(CacheError("timed out".into())),
+            Ok(answered) => answered,
+        };
+        if let Some(permit) = permit {
+            if result.is_ok() {
                 permit.succeeded();
-                Ok(value)
+            } else {
+                permit.failed();
             }
         }
+        result
     }
 }
 
