@@ -15,16 +15,7 @@ use crate::telemetry;
 /// by every invocation the instance serves.
 pub async fn run(name: &str) -> Result<(), lambda_http::Error> {
     let route = routes::by_function(name).ok_or_else(|| format!("no route for function `{name}`"))?;
-    return_large_buffers_to_the_os();
-    let config = Config::from_env()?;
-    telemetry::init(&config);
-    if std::env::var("ADMIN_EMAILS").is_ok_and(|emails| !emails.trim().is_empty()) {
-        tracing::warn!(
-            "ADMIN_EMAILS is ignored in Lambda: nothing proves a registrant owns the address; \
-             make admins with `shop-local admin grant EMAIL`"
-        );
-    }
-    let app = Arc::new(App::from_config(config).await?);
+    let app = start().await?;
     warm_up(&app).await;
     lambda_http::run(service_fn(move |request: Request| {
         let app = Arc::clone(&app);
@@ -43,10 +34,7 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
     use crate::workers::{self, BusEvent, Trigger};
 
     let worker = workers::by_function(name).ok_or_else(|| format!("no worker function `{name}`"))?;
-    return_large_buffers_to_the_os();
-    let config = Config::from_env()?;
-    telemetry::init(&config);
-    let app = Arc::new(App::from_config(config).await?);
+    let app = start().await?;
     match worker.trigger {
         Trigger::TableStream => {
             #[cfg(feature = "eventbridge")]
@@ -91,6 +79,21 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
             .await
         }
     }
+}
+
+/// What every function does first, once per cold start: configuration,
+/// logs, and the context its invocations share.
+async fn start() -> Result<Arc<App>, lambda_http::Error> {
+    return_large_buffers_to_the_os();
+    let config = Config::from_env()?;
+    telemetry::init(&config);
+    if std::env::var("ADMIN_EMAILS").is_ok_and(|emails| !emails.trim().is_empty()) {
+        tracing::warn!(
+            "ADMIN_EMAILS is ignored in Lambda: nothing proves a registrant owns the address; \
+             make admins with `shop-local admin grant EMAIL`"
+        );
+    }
+    Ok(Arc::new(App::from_config(config).await?))
 }
 
 /// Opens the store's and the cache's connections (TCP, TLS) during init,

@@ -102,13 +102,22 @@ impl StreamPoller {
 
     async fn iterator(&self, shard_id: &str) -> Result<Option<String>, StoreError> {
         let request = self.streams.get_shard_iterator().stream_arn(&self.stream_arn).shard_id(shard_id);
-        let request = match self.resume_from.get(shard_id) {
-            Some(sequence) => {
-                request.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(sequence)
-            }
-            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        let Some(sequence) = self.resume_from.get(shard_id) else {
+            let oldest = request.shard_iterator_type(ShardIteratorType::TrimHorizon).send().await;
+            return Ok(oldest.map_err(unavailable)?.shard_iterator);
         };
-        Ok(request.send().await.map_err(unavailable)?.shard_iterator)
+        let after = request.clone().shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(sequence);
+        match after.send().await {
+            Ok(output) => Ok(output.shard_iterator),
+            // The checkpoint is older than the stream keeps (24 hours):
+            // what came between is gone; go on from the oldest kept.
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_trimmed_data_access_exception()) => {
+                tracing::error!(shard_id, sequence, "the stream no longer keeps the checkpoint's record; changes were lost");
+                let oldest = request.shard_iterator_type(ShardIteratorType::TrimHorizon).send().await;
+                Ok(oldest.map_err(unavailable)?.shard_iterator)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
     }
 
     /// The records written since the last call, shard by shard, each
