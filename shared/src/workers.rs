@@ -40,14 +40,11 @@ pub struct Worker {
     pub trigger: Trigger,
 }
 
-/// The catalog events: what the cache-invalidation consumer's rule matches.
-pub const CATALOG_EVENTS: &[EventType] = &[
-    EventType::CategoryCreated,
-    EventType::ProductCreated,
-    EventType::ProductUpdated,
-    EventType::ProductDeleted,
-    EventType::ProductStockLow,
-];
+/// The catalog events whose cache scopes go stale: what the
+/// cache-invalidation consumer's rule matches (`product.stock_low` comes
+/// with the `product.updated` of the same change).
+pub const CATALOG_EVENTS: &[EventType] =
+    &[EventType::CategoryCreated, EventType::ProductCreated, EventType::ProductUpdated, EventType::ProductDeleted];
 
 pub static WORKERS: &[Worker] = &[
     Worker { function: "events-publish", trigger: Trigger::TableStream },

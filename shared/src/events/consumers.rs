@@ -83,8 +83,9 @@ pub fn cache_scopes(event: &Event) -> Vec<String> {
     match &event.data {
         EventData::ProductCreated(p) | EventData::ProductDeleted(p) => product(p.product_id),
         EventData::ProductUpdated(p) => product(p.product_id),
-        EventData::ProductStockLow(p) => product(p.product_id),
         EventData::CategoryCreated(_) => vec![categories::CACHE_SCOPE.to_owned()],
+        // Always beside the `product.updated` of the same stock change.
+        EventData::ProductStockLow(_) => Vec::new(),
         // Orders change stock through their products' own change records.
         EventData::UserRegistered(_)
         | EventData::OrderPlaced(_)
