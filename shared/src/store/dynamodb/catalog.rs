@@ -17,6 +17,7 @@ use super::items::{
     self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition, category_to_item,
     n, price_sort_key, product_from_item, product_to_item, s,
 };
+use super::paging::collect;
 use crate::domain::catalog::MAX_STOCK;
 use crate::domain::{Category, ListPosition, Product, ProductId, ProductPage, ProductQuery, StockChange};
 use crate::store::{CatalogStore, ProductUpdate, StoreError};
@@ -149,40 +150,22 @@ impl CatalogStore for DynamoStore {
 
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
         let plan = ListingPlan::new(query);
-        let mut start = query.after.as_ref().map(|position| plan.start_key(position));
-        let mut items: Vec<Product> = Vec::with_capacity(query.limit + 1);
-        for _ in 0..MAX_QUERIES_PER_PAGE {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(plan.index)
-                .key_condition_expression(plan.key_condition)
-                .set_filter_expression(plan.filter.clone())
-                .set_expression_attribute_names(plan.names.clone())
-                .set_expression_attribute_values(Some(plan.values.clone()))
-                .scan_index_forward(plan.ascending)
-                .limit(plan.page_size)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items() {
-                items.push(product_from_item(item)?);
-                if items.len() > query.limit {
-                    items.truncate(query.limit);
-                    let next = items.last().map(|last| query.position_of(last));
-                    return Ok(ProductPage { items, next });
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ProductPage { items, next: None });
-            }
-        }
+        let start = query.after.as_ref().map(|position| plan.start_key(position));
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(plan.index)
+            .key_condition_expression(plan.key_condition)
+            .set_filter_expression(plan.filter.clone())
+            .set_expression_attribute_names(plan.names.clone())
+            .set_expression_attribute_values(Some(plan.values.clone()))
+            .scan_index_forward(plan.ascending)
+            .limit(plan.page_size);
+        let page = collect(request, start, query.limit, MAX_QUERIES_PER_PAGE, product_from_item).await?;
         // The query budget ran out mid-index: resume after what was examined.
-        let next = start.as_ref().map(|key| plan.position_of_key(key)).transpose()?;
-        Ok(ProductPage { items, next })
+        let next = page.next(|last| query.position_of(last), |key| plan.position_of_key(key).map(Some))?;
+        Ok(ProductPage { items: page.items, next })
     }
 }
 

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::DynamoStore;
 use super::errors::classify;
 use super::items::{EVENTS_PARTITION, Item, Key, attr_s, event_type_partition, n, s};
+use super::paging::collect;
 use crate::events::{Event, LOG_RETENTION};
 use crate::store::{EventPage, EventQuery, EventStore, StoreError, event_position};
 
@@ -68,42 +69,21 @@ impl EventStore for DynamoStore {
             names.insert("#sk".into(), sk);
             values.insert(":after".into(), AttributeValue::S(after.clone()));
         }
-        let wanted = i32::try_from(query.limit + 1).unwrap_or(i32::MAX);
-        let mut items = Vec::with_capacity(query.limit + 1);
-        let mut start: Option<Item> = None;
-        for _ in 0..MAX_QUERIES_PER_PAGE {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(condition)
-                // TTL deletes within days, not at once: expired items are
-                // filtered out, so the log keeps exactly 30 days.
-                .filter_expression("#expires > :now")
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(wanted)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items() {
-                items.push(event_from_item(item)?);
-                if items.len() > query.limit {
-                    items.truncate(query.limit);
-                    let next = items.last().map(event_position);
-                    return Ok(EventPage { items, next });
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(EventPage { items, next: None });
-            }
-        }
-        // Out of query budget: resume after the last item examined.
-        let next = start.as_ref().map(|key| attr_s(key, &format!("{index}SK"))).transpose()?;
-        Ok(EventPage { items, next })
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(condition)
+            // TTL deletes within days, not at once: expired items are
+            // filtered out, so the log keeps exactly 30 days.
+            .filter_expression("#expires > :now")
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .limit(i32::try_from(query.limit + 1).unwrap_or(i32::MAX));
+        let page = collect(request, None, query.limit, MAX_QUERIES_PER_PAGE, event_from_item).await?;
+        let next = page.next(event_position, |key| attr_s(key, &format!("{index}SK")).map(Some))?;
+        Ok(EventPage { items: page.items, next })
     }
 }

@@ -29,6 +29,7 @@ mod errors;
 mod event_log;
 mod items;
 mod orders;
+mod paging;
 pub mod stream;
 pub mod table;
 mod users;

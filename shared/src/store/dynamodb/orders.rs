@@ -18,6 +18,7 @@ use super::items::{
     Item, Key, attr_s, attr_u64, n, order_from_item, order_to_item, s, status_orders_partition, timestamp,
     user_orders_partition,
 };
+use super::paging::collect;
 use crate::domain::{Order, OrderId, OrderStatus, ProductId, UserId};
 use crate::events::Actor;
 use crate::store::{
@@ -76,41 +77,21 @@ impl DynamoStore {
             values.insert(":status".into(), s(status.as_str()));
         }
         let wanted = i32::try_from(limit + 1).unwrap_or(i32::MAX);
-        let mut items: Vec<Order> = Vec::with_capacity(limit + 1);
-        let mut start: Option<Item> = None;
-        for _ in 0..MAX_QUERIES_PER_PAGE {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(condition)
-                .set_filter_expression(status.map(|_| "#status = :status".to_owned()))
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(false)
-                .limit(if status.is_some() { (wanted * 4).clamp(50, 1000) } else { wanted })
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in output.items() {
-                items.push(order_from_item(item)?);
-                if items.len() > limit {
-                    items.truncate(limit);
-                    let next = items.last().map(|o| o.id);
-                    return Ok(OrderPage { items, next });
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(OrderPage { items, next: None });
-            }
-        }
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(condition)
+            .set_filter_expression(status.map(|_| "#status = :status".to_owned()))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(false)
+            .limit(if status.is_some() { (wanted * 4).clamp(50, 1000) } else { wanted });
+        let page = collect(request, None, limit, MAX_QUERIES_PER_PAGE, order_from_item).await?;
         // Out of query budget: resume after the last order examined.
-        let examined = start.as_ref().map(|key| attr_s(key, &format!("{index}SK"))).transpose()?;
-        let next = examined.and_then(|id| OrderId::parse(&id));
-        Ok(OrderPage { items, next })
+        let next = page.next(|o| o.id, |key| Ok(OrderId::parse(&attr_s(key, &format!("{index}SK"))?)))?;
+        Ok(OrderPage { items: page.items, next })
     }
 }
 

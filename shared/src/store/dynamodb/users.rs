@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use super::errors::{classify, send_transaction, transaction_conflict};
 use super::items::{self, Key, attr_s, n, s, timestamp, user_from_item, user_to_item};
 use super::DynamoStore;
+use super::paging::collect;
 use crate::domain::{Email, Role, User, UserId, UserStatus};
 use crate::store::{StoreError, TokenStanding, UserPage, UserQuery, UserStanding, UserStore};
 
@@ -169,26 +170,11 @@ impl UserStore for DynamoStore {
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
         }
-        let mut start = query.after.map(users_index_key);
-        let mut items = Vec::with_capacity(query.limit + 1);
-        for _ in 0..MAX_QUERIES_PER_PAGE {
-            let output = request.clone().set_exclusive_start_key(start).send().await.map_err(classify)?;
-            for item in output.items() {
-                items.push(user_from_item(item)?);
-                if items.len() > query.limit {
-                    items.truncate(query.limit);
-                    let next = items.last().map(|last| last.id);
-                    return Ok(UserPage { items, next });
-                }
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(UserPage { items, next: None });
-            }
-        }
+        let start = query.after.map(users_index_key);
+        let page = collect(request, start, query.limit, MAX_QUERIES_PER_PAGE, user_from_item).await?;
         // The query budget ran out mid-index: resume after what was examined.
-        let next = start.as_ref().map(|key| attr_s(key, "GSI1SK")).transpose()?.and_then(|id| UserId::parse(&id));
-        Ok(UserPage { items, next })
+        let next = page.next(|last| last.id, |key| Ok(UserId::parse(&attr_s(key, "GSI1SK")?)))?;
+        Ok(UserPage { items: page.items, next })
     }
 }
 
