@@ -155,35 +155,31 @@ impl MetricsSink {
     pub fn publish(&self, recorded: &Recorded, function: &str, request_id: &str) {
         let MetricsSink::Emf { namespace } = self else { return };
         let Some(line) = emf_line(namespace, recorded, function, request_id, unix_millis()) else { return };
-        // One write of a whole line under stdout's lock: never interleaved
-        // with a log line.
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        write_line(&line);
     }
-}
 
-impl MetricsSink {
     /// Writes `BreakerOpened` = 1 for `dependency` (`store` or `cache`) at
     /// once: a breaker opens outside any one request's business. Published
     /// per service (what the template's alarm watches) and per dependency.
     pub fn publish_breaker_opened(&self, dependency: &str) {
         let MetricsSink::Emf { namespace } = self else { return };
-        let line = breaker_line(namespace, dependency, unix_millis());
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        write_line(&breaker_line(namespace, dependency, unix_millis()));
     }
-}
 
-impl MetricsSink {
     /// Writes one value of the asynchronous half's metrics (`EventsPublished`,
     /// `ConsumerFailures`, `DeliveryLag`) for `consumer`, published per
     /// service and per consumer: these happen outside any request.
     pub fn publish_event_metric(&self, consumer: &str, metric: EventMetric, value: f64) {
         let MetricsSink::Emf { namespace } = self else { return };
-        let line = event_metric_line(namespace, consumer, metric, value, unix_millis());
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
+        write_line(&event_metric_line(namespace, consumer, metric, value, unix_millis()));
     }
+}
+
+/// One write of a whole line under stdout's lock: never interleaved with a
+/// log line.
+fn write_line(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
 }
 
 /// The metrics of the change feed and its consumers.
@@ -216,6 +212,18 @@ impl EventMetric {
 
 /// The EMF document of one event metric value.
 pub fn event_metric_line(namespace: &str, consumer: &str, metric: EventMetric, value: f64, millis: u64) -> String {
+    single_metric_line(namespace, ("Consumer", consumer), (metric.name(), metric.unit()), json!(value), millis)
+}
+
+/// An EMF document of one metric outside any request, published per
+/// service and per one more dimension.
+fn single_metric_line(
+    namespace: &str,
+    (dimension, dimension_value): (&str, &str),
+    (name, unit): (&str, &str),
+    value: Value,
+    millis: u64,
+) -> String {
     let mut document = Map::new();
     document.insert(
         "_aws".into(),
@@ -223,33 +231,20 @@ pub fn event_metric_line(namespace: &str, consumer: &str, metric: EventMetric, v
             "Timestamp": millis,
             "CloudWatchMetrics": [{
                 "Namespace": namespace,
-                "Dimensions": [["Service"], ["Service", "Consumer"]],
-                "Metrics": [{"Name": metric.name(), "Unit": metric.unit()}],
+                "Dimensions": [["Service"], ["Service", dimension]],
+                "Metrics": [{"Name": name, "Unit": unit}],
             }],
         }),
     );
     document.insert("Service".into(), SERVICE.into());
-    document.insert("Consumer".into(), consumer.into());
-    document.insert(metric.name().into(), json!(value));
+    document.insert(dimension.into(), dimension_value.into());
+    document.insert(name.into(), value);
     Value::Object(document).to_string()
 }
 
 /// The EMF document of one breaker opening.
 pub fn breaker_line(namespace: &str, dependency: &str, millis: u64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": millis,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [["Service"], ["Service", "Dependency"]],
-                "Metrics": [{"Name": "BreakerOpened", "Unit": "Count"}],
-            }],
-        },
-        "Service": SERVICE,
-        "Dependency": dependency,
-        "BreakerOpened": 1,
-    })
-    .to_string()
+    single_metric_line(namespace, ("Dependency", dependency), ("BreakerOpened", "Count"), json!(1), millis)
 }
 
 /// The EMF document of one request, or `None` when nothing was recorded.
