@@ -59,7 +59,8 @@ measure() {
         metrics=$(curl -sf "$base/metrics")
         published=$(grep '^shop_events_published_total ' <<<"$metrics" | awk '{print $2}')
         if (( published >= 3 + CHANGES + CHANGES / 2 )) \
-            && [ "$(grep -c "^shop_event_deliveries_total{.*} $published\$" <<<"$metrics")" = 2 ]; then break; fi
+            && [ "$(grep -c "^shop_event_deliveries_total{.*} $published\$" <<<"$metrics")" \
+                = "$(grep -c '^shop_event_deliveries_total{' <<<"$metrics")" ]; then break; fi
         sleep 0.2
     done
     echo "== $name: $CHANGES changes, $published events"

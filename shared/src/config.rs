@@ -132,6 +132,14 @@ pub struct Config {
     /// feed (the outbox, the table's stream) for a process that reads it:
     /// one reader per DynamoDB table is enough.
     pub event_feed: bool,
+    /// The delays between a webhook delivery's attempts
+    /// (`WEBHOOK_RETRY_SCHEDULE_SECONDS`, comma-separated; default
+    /// `5,60,600,3600,21600,43200`).
+    pub webhook_retry_schedule: crate::webhooks::RetrySchedule,
+    /// `WEBHOOK_ALLOW_INSECURE_URLS=true` lets subscriptions use `http://`
+    /// and loopback addresses: for local development and tests only, never
+    /// in a deployment (off by default).
+    pub webhook_allow_insecure_urls: bool,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -151,6 +159,11 @@ impl Config {
     /// What the change-to-event mapping needs of the configuration.
     pub fn event_mapping(&self) -> crate::events::Mapping {
         crate::events::Mapping { low_stock_threshold: self.low_stock_threshold }
+    }
+
+    /// The SSRF rules webhook URLs are held to.
+    pub fn webhook_target_policy(&self) -> crate::webhooks::TargetPolicy {
+        crate::webhooks::TargetPolicy { allow_insecure: self.webhook_allow_insecure_urls }
     }
 
     /// Reads the process environment.
@@ -242,6 +255,17 @@ impl Config {
                 None | Some("on") => true,
                 Some("off") => false,
                 Some(other) => return Err(invalid("EVENT_FEED", format!("`{other}` is not `on` or `off`"))),
+            },
+            webhook_retry_schedule: crate::webhooks::RetrySchedule::parse(
+                var("WEBHOOK_RETRY_SCHEDULE_SECONDS").as_deref().unwrap_or(crate::webhooks::RetrySchedule::DEFAULT),
+            )
+            .map_err(|reason| invalid("WEBHOOK_RETRY_SCHEDULE_SECONDS", reason))?,
+            webhook_allow_insecure_urls: match var("WEBHOOK_ALLOW_INSECURE_URLS").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(invalid("WEBHOOK_ALLOW_INSECURE_URLS", format!("`{other}` is not `true` or `false`")));
+                }
             },
             in_lambda,
         })
@@ -374,6 +398,18 @@ mod tests {
     fn admin_emails_are_ignored_in_lambda() {
         let config = config_from(&[("ADMIN_EMAILS", "boss@shop.test"), ("AWS_LAMBDA_FUNCTION_NAME", "auth-register")]);
         assert!(config.unwrap().admin_emails.is_empty());
+    }
+
+    #[test]
+    fn webhook_settings_default_to_the_day_long_schedule_and_https_only() {
+        let config = config_from(&[]).unwrap();
+        assert_eq!(config.webhook_retry_schedule.attempts(), 7);
+        assert!(!config.webhook_allow_insecure_urls);
+        let fast = config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,2"), ("WEBHOOK_ALLOW_INSECURE_URLS", "true")]).unwrap();
+        assert_eq!(fast.webhook_retry_schedule.attempts(), 3);
+        assert!(fast.webhook_target_policy().allow_insecure);
+        assert_eq!(config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,x")]).unwrap_err().name, "WEBHOOK_RETRY_SCHEDULE_SECONDS");
+        assert_eq!(config_from(&[("WEBHOOK_ALLOW_INSECURE_URLS", "yes")]).unwrap_err().name, "WEBHOOK_ALLOW_INSECURE_URLS");
     }
 
     #[test]

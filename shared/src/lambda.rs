@@ -58,7 +58,7 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
             Err("this binary was built without the eventbridge feature".into())
         }
         Trigger::Bus(_) => {
-            let consumer = crate::events::consumers::by_name(&app, name).ok_or_else(|| format!("no consumer `{name}`"))?;
+            let consumer = bus_consumer(&app, name)?;
             lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<BusEvent>| {
                 let (app, consumer) = (Arc::clone(&app), Arc::clone(&consumer));
                 async move {
@@ -67,6 +67,20 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
                 }
             }))
             .await
+        }
+        Trigger::Queue => {
+            #[cfg(feature = "sqs")]
+            {
+                let queue = Arc::new(crate::webhooks::sqs::SqsQueue::from_env()?);
+                let deliverer = Arc::new(crate::webhooks::Deliverer::from_app(&app)?);
+                lambda_runtime::run(lambda_runtime::service_fn(move |batch: LambdaEvent<workers::QueueBatch>| {
+                    let (queue, deliverer) = (Arc::clone(&queue), Arc::clone(&deliverer));
+                    async move { Ok::<_, lambda_http::Error>(workers::deliver_batch(&deliverer, queue.as_ref(), &batch.payload).await) }
+                }))
+                .await
+            }
+            #[cfg(not(feature = "sqs"))]
+            Err("this binary was built without the sqs feature".into())
         }
         Trigger::Schedule => {
             lambda_runtime::run(lambda_runtime::service_fn(move |_: LambdaEvent<serde_json::Value>| {
@@ -79,6 +93,20 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
             .await
         }
     }
+}
+
+/// The consumer a bus-triggered worker runs: a standard one, or the
+/// webhook fan-out onto the delivery queue.
+fn bus_consumer(app: &Arc<App>, name: &str) -> Result<Arc<dyn crate::events::consumers::Consumer>, lambda_http::Error> {
+    if let Some(consumer) = crate::events::consumers::by_name(app, name) {
+        return Ok(consumer);
+    }
+    #[cfg(feature = "sqs")]
+    if name == "webhooks-fanout" {
+        let queue = Arc::new(crate::webhooks::sqs::SqsQueue::from_env()?);
+        return Ok(Arc::new(crate::webhooks::FanOut::new(Arc::clone(&app.store), queue)));
+    }
+    Err(format!("no consumer `{name}` in this binary").into())
 }
 
 /// What every function does first, once per cold start: configuration,

@@ -8,6 +8,8 @@
 //! | `events-record` | a bus rule (every event) | keeps the event in the admin event log |
 //! | `events-invalidate-cache` | a bus rule (catalog events) | invalidates the cache scopes the change touched |
 //! | `orders-expire` | a schedule (every minute) | moves unpaid reservations to `expired` |
+//! | `webhooks-fanout` | a bus rule (every event) | one delivery job per matching subscription, onto the delivery queue |
+//! | `webhooks-deliver` | the delivery queue (SQS) | attempts each job; retries go back on the queue with their delay, the last failure to the DLQ |
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -16,10 +18,12 @@ use crate::app::App;
 use crate::events::consumers::{Consumer, ConsumerError};
 use crate::events::dispatch::lag_of;
 use crate::events::expiry::{self, Sweep};
-use crate::events::stream::{BatchResponse, EventSink, StreamEvent, publish};
+use crate::events::stream::{BatchResponse, EventSink, ItemFailure, StreamEvent, publish};
 use crate::events::{Event, EventType, Mapping};
 use crate::metrics::{EventMetric, MetricsSink};
 use crate::store::StoreError;
+use crate::webhooks::queue::settle;
+use crate::webhooks::{Deliverer, DeliveryQueue, Job};
 
 /// What starts a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +34,8 @@ pub enum Trigger {
     Bus(Option<&'static [EventType]>),
     /// A schedule.
     Schedule,
+    /// Messages of the webhook delivery queue (an SQS event source).
+    Queue,
 }
 
 /// One function that is not a route.
@@ -51,6 +57,8 @@ pub static WORKERS: &[Worker] = &[
     Worker { function: "events-record", trigger: Trigger::Bus(None) },
     Worker { function: "events-invalidate-cache", trigger: Trigger::Bus(Some(CATALOG_EVENTS)) },
     Worker { function: "orders-expire", trigger: Trigger::Schedule },
+    Worker { function: "webhooks-fanout", trigger: Trigger::Bus(None) },
+    Worker { function: "webhooks-deliver", trigger: Trigger::Queue },
 ];
 
 pub fn by_function(name: &str) -> Option<&'static Worker> {
@@ -90,6 +98,50 @@ pub async fn consume(consumer: &dyn Consumer, event: &BusEvent, metrics: &Metric
             metrics.publish_event_metric(consumer.name(), EventMetric::ConsumerFailures, 1.0);
             Err(err)
         }
+    }
+}
+
+/// A batch of SQS messages as Lambda delivers it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct QueueBatch {
+    #[serde(rename = "Records")]
+    pub records: Vec<QueueMessage>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// `webhooks-deliver`: every job of the batch, at once. Each job's next
+/// step (a retry with its delay, the dead-letter queue) is queued before
+/// its message is acknowledged; a job that could not run (the store or the
+/// queue failed) is named in the answer, so SQS delivers it again after
+/// its visibility timeout, and after five receives moves it to the DLQ.
+/// An unreadable message is named too, and so ends in the DLQ.
+pub async fn deliver_batch(deliverer: &Deliverer, queue: &dyn DeliveryQueue, batch: &QueueBatch) -> BatchResponse {
+    let runs = batch.records.iter().map(|message| async move {
+        let job: Job = match serde_json::from_str(&message.body) {
+            Ok(job) => job,
+            Err(err) => {
+                tracing::error!(message_id = %message.message_id, error = %err, "unreadable webhook job");
+                return Some(message.message_id.clone());
+            }
+        };
+        let settled = match deliverer.run(job).await {
+            Ok(next) => settle(queue, next).await.map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        settled.err().map(|err| {
+            tracing::warn!(message_id = %message.message_id, error = %err, "webhook job could not run; SQS retries it");
+            message.message_id.clone()
+        })
+    });
+    let failed = futures::future::join_all(runs).await;
+    BatchResponse {
+        batch_item_failures: failed.into_iter().flatten().map(|item_identifier| ItemFailure { item_identifier }).collect(),
     }
 }
 

@@ -165,6 +165,15 @@ fn every_worker_has_one_template_function_with_its_trigger_and_a_failure_destina
                 assert_eq!(event["Type"], Value::from("Schedule"), "{name}");
                 assert_own_dead_letter_queue(&name, &function, properties);
             }
+            Trigger::Queue => {
+                assert_eq!(event["Type"], Value::from("SQS"), "{name}");
+                assert_eq!(properties["FunctionResponseTypes"][0], Value::from("ReportBatchItemFailures"), "{name}");
+                // The queue hands jobs that keep failing to run to a DLQ.
+                let queue = untag(&properties["Queue"]).as_str().unwrap().trim_end_matches(".Arn").to_owned();
+                let redrive = &resources[queue.as_str()]["Properties"]["RedrivePolicy"];
+                assert!(untag(&redrive["deadLetterTargetArn"]).as_str().is_some(), "{name}: {queue} has a dead-letter queue");
+                assert!(redrive["maxReceiveCount"].as_u64().is_some(), "{name}: {queue} redrives");
+            }
         }
         // Least privilege: a worker never gets a managed catch-all policy.
         let policies = format!("{:?}", function["Properties"]["Policies"]);

@@ -14,7 +14,8 @@ use shop::events::{Event, EventType, Mapping};
 use shop::metrics::MetricsSink;
 use shop::store::embedded::EmbeddedStore;
 use shop::store::EventQuery;
-use shop::workers::{self, BusEvent};
+use shop::webhooks::{Deliverer, DeliveryQueue, EventFilter, FanOut, Job, QueueError, Webhook, WebhookSecret};
+use shop::workers::{self, BusEvent, QueueBatch};
 use shop::{App, Config};
 use time::{Duration, OffsetDateTime};
 
@@ -175,4 +176,87 @@ async fn orders_expire_moves_old_pending_orders_to_expired_and_leaves_the_rest()
     off.app.store.create_product(&product).await.unwrap();
     off.app.store.place_order(&stale, None).await.unwrap();
     assert_eq!(workers::expire(&off.app, now).await.unwrap().expired, 0, "0 turns expiry off");
+}
+
+/// Keeps what is queued and dead-lettered.
+#[derive(Default)]
+struct RecordingQueue {
+    queued: Mutex<Vec<Job>>,
+    dead: Mutex<Vec<Job>>,
+}
+
+#[async_trait]
+impl DeliveryQueue for RecordingQueue {
+    async fn enqueue(&self, jobs: Vec<Job>) -> Result<(), QueueError> {
+        self.queued.lock().unwrap().extend(jobs);
+        Ok(())
+    }
+
+    async fn dead_letter(&self, job: Job) -> Result<(), QueueError> {
+        self.dead.lock().unwrap().push(job);
+        Ok(())
+    }
+}
+
+fn subscription(id: uuid::Uuid, url: &str, events: EventFilter) -> Webhook {
+    Webhook {
+        id,
+        url: url.into(),
+        events,
+        description: String::new(),
+        created_at: OffsetDateTime::now_utc(),
+        secret: WebhookSecret::generate(),
+        previous_secret: None,
+    }
+}
+
+#[tokio::test]
+async fn webhooks_fanout_queues_one_job_per_subscription_matching_the_sample_event() {
+    let h = harness(&[]);
+    let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    let filters = [EventFilter::All, EventFilter::Only(vec![EventType::OrderPlaced]), EventFilter::Only(vec![EventType::ProductCreated])];
+    for (id, events) in ids.iter().zip(filters) {
+        h.app.store.create_webhook(&subscription(*id, "https://hooks.example.com/", events), 25).await.unwrap();
+    }
+    let event: BusEvent = sample("webhooks-fanout");
+    let queue = Arc::new(RecordingQueue::default());
+    let fanout = FanOut::new(Arc::clone(&h.app.store), queue.clone());
+    workers::consume(&fanout, &event, &MetricsSink::Off).await.unwrap();
+    let queued = queue.queued.lock().unwrap().clone();
+    let mut targets: Vec<uuid::Uuid> = queued.iter().map(|job| job.webhook_id).collect();
+    targets.sort();
+    assert_eq!(targets, vec![ids[0], ids[1]], "the catch-all and the order.placed subscriptions");
+    assert!(queued.iter().all(|job| job.attempt == 1 && job.event == event.detail));
+}
+
+#[tokio::test]
+async fn webhooks_deliver_runs_the_sample_batch_and_names_only_messages_that_could_not_run() {
+    let h = harness(&[("WEBHOOK_ALLOW_INSECURE_URLS", "true"), ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "30")]);
+    let deliverer = Deliverer::from_app(&h.app).unwrap();
+    let queue = RecordingQueue::default();
+    let mut batch: QueueBatch = sample("webhooks-deliver");
+    // Its subscription does not exist: nothing to do, acknowledged.
+    assert!(workers::deliver_batch(&deliverer, &queue, &batch).await.batch_item_failures.is_empty());
+    assert!(queue.queued.lock().unwrap().is_empty());
+
+    // Subscribed to a closed port: the attempt fails, its retry is queued
+    // 30 s later, and the message is acknowledged; an unreadable message
+    // is named.
+    let job: Job = serde_json::from_str(&batch.records[0].body).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    h.app.store.create_webhook(&subscription(job.webhook_id, &format!("http://{closed}/hook"), EventFilter::All), 25).await.unwrap();
+    let mut unreadable = batch.records[0].clone();
+    unreadable.message_id = "unreadable".into();
+    unreadable.body = "{\"webhookId\": 1}".into();
+    batch.records.push(unreadable);
+    let response = workers::deliver_batch(&deliverer, &queue, &batch).await;
+    assert_eq!(serde_json::to_value(&response).unwrap(), serde_json::json!({"batchItemFailures": [{"itemIdentifier": "unreadable"}]}));
+    let queued = queue.queued.lock().unwrap().clone();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].webhook_id, queued[0].attempt), (job.webhook_id, 2));
+    let wait = (queued[0].not_before - OffsetDateTime::now_utc()).whole_seconds();
+    assert!((25..=33).contains(&wait), "{wait}");
+    let log = h.app.store.deliveries(job.webhook_id, 10, None).await.unwrap().items;
+    assert_eq!(log.len(), 1);
+    assert!(log[0].error.as_deref().unwrap().contains("connection failed"), "{:?}", log[0].error);
 }

@@ -16,3 +16,4 @@ mod metrics;
 mod orders;
 mod seed;
 mod users;
+mod webhooks;

@@ -1,6 +1,7 @@
 //! The asynchronous half inside one process (`shop-local`): the change
 //! feed read as it is written, the same mapping as the Lambda, the standard
-//! consumers, and the reservation expiry on a timer. At least once: a
+//! consumers and the webhook fan-out (delivering through the in-process
+//! queue), and the reservation expiry on a timer. At least once: a
 //! change is acknowledged (outbox entry deleted, stream checkpoint moved)
 //! only after every consumer has its events.
 
@@ -16,6 +17,7 @@ use super::dispatch::{DeliveryObserver, Dispatcher};
 use super::expiry;
 use crate::app::App;
 use crate::config::StoreKind;
+use crate::webhooks::{Deliverer, FanOut, LocalQueue};
 
 /// Changes in flight at most: past it, reading the feed waits for the
 /// consumers (one that is down holds the rest back only this far).
@@ -33,7 +35,12 @@ pub fn spawn(app: Arc<App>, observer: Arc<dyn DeliveryObserver>) {
         tracing::info!("EVENT_FEED=off: changes wait in the change feed for another reader");
         return;
     }
-    let dispatcher = Dispatcher::start(consumers::standard(&app), Arc::clone(&observer));
+    let mut consumers = consumers::standard(&app);
+    match Deliverer::from_app(&app) {
+        Ok(deliverer) => consumers.push(Arc::new(FanOut::new(Arc::clone(&app.store), LocalQueue::new(deliverer)))),
+        Err(err) => tracing::error!(error = %err, "webhooks are not delivered"),
+    }
+    let dispatcher = Dispatcher::start(consumers, Arc::clone(&observer));
     let mapping = app.config.event_mapping();
     match app.config.store {
         StoreKind::Embedded => {

@@ -15,6 +15,7 @@ pub(crate) mod products;
 mod query;
 mod users;
 mod views;
+mod webhooks;
 
 use lambda_http::{Body, Request, Response};
 
@@ -55,6 +56,12 @@ pub async fn dispatch(
         RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,
         RouteId::UsersUpdateStatus => users::update_status(app, signed_in(caller)?, request).await,
         RouteId::EventsList => events::list(app, request).await,
+        RouteId::WebhooksCreate => webhooks::create(app, request).await,
+        RouteId::WebhooksList => webhooks::list(app, request).await,
+        RouteId::WebhooksGet => webhooks::get(app, request).await,
+        RouteId::WebhooksDelete => webhooks::delete(app, request).await,
+        RouteId::WebhooksRotateSecret => webhooks::rotate_secret(app, request).await,
+        RouteId::WebhooksDeliveries => webhooks::deliveries(app, request).await,
         #[cfg(feature = "docs")]
         RouteId::DocsPage => docs::page_response(&request),
         #[cfg(feature = "docs")]

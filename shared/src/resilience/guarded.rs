@@ -28,9 +28,10 @@ use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, Produ
 use crate::domain::{Role, User, UserId, UserStatus};
 use crate::events::{Actor, Event};
 use crate::store::{
-    CatalogStore, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, ProductUpdate, Store, StoreError,
-    TokenStanding, UserPage, UserQuery, UserStore,
+    CatalogStore, DeliveryPage, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore,
+    ProductUpdate, Store, StoreError, TokenStanding, UserPage, UserQuery, UserStore, WebhookStore,
 };
+use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
 
 /// A store whose every call is bounded by the request's deadline and
 /// guarded by the store's breaker.
@@ -200,6 +201,42 @@ impl EventStore for GuardedStore {
 
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
         self.guard(self.inner.list_events(query)).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for GuardedStore {
+    async fn create_webhook(&self, webhook: &Webhook, limit: usize) -> Result<(), StoreError> {
+        self.guard(self.inner.create_webhook(webhook, limit)).await
+    }
+
+    async fn webhook(&self, id: uuid::Uuid) -> Result<Option<Webhook>, StoreError> {
+        self.guard(self.inner.webhook(id)).await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.guard(self.inner.webhooks()).await
+    }
+
+    async fn delete_webhook(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        self.guard(self.inner.delete_webhook(id)).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: uuid::Uuid,
+        secret: &WebhookSecret,
+        previous_until: OffsetDateTime,
+    ) -> Result<Webhook, StoreError> {
+        self.guard(self.inner.rotate_webhook_secret(id, secret, previous_until)).await
+    }
+
+    async fn record_delivery(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
+        self.guard(self.inner.record_delivery(attempt)).await
+    }
+
+    async fn deliveries(&self, webhook: uuid::Uuid, limit: usize, after: Option<uuid::Uuid>) -> Result<DeliveryPage, StoreError> {
+        self.guard(self.inner.deliveries(webhook, limit, after)).await
     }
 }
 

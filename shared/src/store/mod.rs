@@ -20,6 +20,7 @@ use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQue
 use crate::domain::UserStatus;
 use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 use crate::events::{Actor, Event, EventType};
+use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,10 @@ pub enum StoreError {
     /// The change would leave no active admin; nothing was written.
     #[error("the last active admin cannot be demoted or disabled")]
     LastAdmin,
+    /// As many as allowed exist already (webhook subscriptions); nothing
+    /// was written.
+    #[error("limit of {0} reached")]
+    LimitReached(usize),
     /// A stored record cannot be read back, or another unexpected failure.
     #[error("store failure: {0}")]
     Internal(String),
@@ -332,6 +337,48 @@ pub trait EventStore: Send + Sync {
     async fn list_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
 }
 
+/// One page of a subscription's delivery attempts, newest first.
+#[derive(Debug, Default)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryAttempt>,
+    /// The id of this page's last attempt, when there is another page.
+    pub next: Option<uuid::Uuid>,
+}
+
+/// Webhook subscriptions and their delivery log.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Saves a new subscription unless `limit` exist already
+    /// ([`StoreError::LimitReached`]), decided atomically with the write.
+    async fn create_webhook(&self, webhook: &Webhook, limit: usize) -> Result<(), StoreError>;
+
+    async fn webhook(&self, id: uuid::Uuid) -> Result<Option<Webhook>, StoreError>;
+
+    /// Every subscription, newest first (there are at most
+    /// [`crate::webhooks::MAX_WEBHOOKS`]).
+    async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+
+    /// [`StoreError::NotFound`] when there is no such subscription.
+    async fn delete_webhook(&self, id: uuid::Uuid) -> Result<(), StoreError>;
+
+    /// Makes `secret` the subscription's secret, the one it replaces
+    /// signing beside it until `previous_until`, in one atomic write; the
+    /// subscription as stored after it, or [`StoreError::NotFound`].
+    async fn rotate_webhook_secret(
+        &self,
+        id: uuid::Uuid,
+        secret: &WebhookSecret,
+        previous_until: OffsetDateTime,
+    ) -> Result<Webhook, StoreError>;
+
+    /// Logs one attempt, kept [`crate::webhooks::DELIVERY_LOG_RETENTION`].
+    async fn record_delivery(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError>;
+
+    /// One page of the subscription's attempts, newest first, after the
+    /// attempt `after`.
+    async fn deliveries(&self, webhook: uuid::Uuid, limit: usize, after: Option<uuid::Uuid>) -> Result<DeliveryPage, StoreError>;
+}
+
 /// The log position of an event: sorts as text in (`occurredAt`, id)
 /// order, so both adapters page by the same cursor.
 pub fn event_position(event: &Event) -> String {
@@ -350,7 +397,7 @@ pub fn time_ordered_bound(at: OffsetDateTime) -> String {
 
 /// Everything the API stores.
 #[async_trait]
-pub trait Store: UserStore + CatalogStore + OrderStore + EventStore {
+pub trait Store: UserStore + CatalogStore + OrderStore + EventStore + WebhookStore {
     /// A cheap round trip proving the store answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -33,6 +33,7 @@ mod paging;
 pub mod stream;
 pub mod table;
 mod users;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@ mod orders;
 mod outbox;
 mod records;
 mod users;
+mod webhooks;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, TableDefinition};
@@ -52,6 +53,11 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENTS_BY_TYPE: TableDefinition<(&str, &str), ()> = TableDefinition::new("events_by_type");
 /// Event id -> log position: an event is logged once.
 const EVENT_IDS: TableDefinition<&str, &str> = TableDefinition::new("event_ids");
+/// Webhook id (UUID v7) -> JSON subscription, secrets included.
+const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhooks");
+/// (webhook id, attempt id) -> JSON delivery attempt: a subscription's
+/// log, oldest first in key order.
+const WEBHOOK_DELIVERIES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("webhook_deliveries");
 
 const FILE_NAME: &str = "shop.redb";
 
@@ -87,6 +93,8 @@ impl EmbeddedStore {
         txn.open_table(EVENTS).map_err(internal)?;
         txn.open_table(EVENTS_BY_TYPE).map_err(internal)?;
         txn.open_table(EVENT_IDS).map_err(internal)?;
+        txn.open_table(WEBHOOKS).map_err(internal)?;
+        txn.open_table(WEBHOOK_DELIVERIES).map_err(internal)?;
         txn.commit().map_err(internal)?;
         Ok(EmbeddedStore { db: Arc::new(db), changed: Arc::new(tokio::sync::Notify::new()) })
     }
