@@ -2,10 +2,10 @@
 //! first, as the change feed's `events-record` consumer stored it.
 
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use super::query::page_limit;
+use super::query::{known_params, page_limit};
 use crate::app::App;
 use crate::domain::FieldErrors;
 use crate::error::ApiError;
@@ -15,13 +15,8 @@ use crate::store::EventQuery;
 
 /// `GET /api/events`: `type` (one event type), `limit`, `cursor`.
 pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let params = request.query_string_parameters();
     let mut errors = FieldErrors::new();
-    for (name, _) in params.iter() {
-        if !["type", "limit", "cursor"].contains(&name) {
-            errors.add(name, "unknown query parameter");
-        }
-    }
+    let params = known_params(&request, &["type", "limit", "cursor"], &mut errors);
     let event_type = params.first("type").and_then(|raw| {
         let known = || EventType::ALL.map(EventType::as_str).join(", ");
         errors.check("type", EventType::parse(raw).ok_or_else(|| format!("must be one of {}", known())))

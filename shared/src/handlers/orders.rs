@@ -2,13 +2,13 @@
 //! lines, change the status.
 
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value, json};
 use time::OffsetDateTime;
 
 use super::products::invalidate_product;
-use super::query::page_limit;
+use super::query::{known_params, page_limit};
 use super::views::OrderView;
 use crate::events::Actor;
 use crate::access::Principal;
@@ -190,13 +190,8 @@ fn fingerprint(lines: &OrderLines) -> String {
 /// `GET /api/orders`: the caller's orders, newest first. Admins may ask for
 /// another user's (`userId`) or for every order in a `status`.
 pub async fn list(app: &App, principal: Principal, request: Request) -> Result<Response<Body>, ApiError> {
-    let params = request.query_string_parameters();
     let mut errors = FieldErrors::new();
-    for (name, _) in params.iter() {
-        if !["status", "userId", "limit", "cursor"].contains(&name) {
-            errors.add(name, "unknown query parameter");
-        }
-    }
+    let params = known_params(&request, &["status", "userId", "limit", "cursor"], &mut errors);
     let status = params.first("status").and_then(|raw| errors.check("status", OrderStatus::parse(raw)));
     let user = params.first("userId").and_then(|raw| errors.check("userId", UserId::parse(raw).ok_or("must be a user id".into())));
     let limit = page_limit(params.first("limit"), &mut errors);

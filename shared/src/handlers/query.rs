@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::{Request, RequestExt};
 
 use crate::app::App;
@@ -15,6 +16,18 @@ const KNOWN: &[&str] = &["category", "minPrice", "maxPrice", "q", "inStock", "li
 /// A listing's page size when `limit` is not given, and its largest.
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;
+
+/// The request's query parameters, each one not in `known` named in
+/// `errors` (a misspelt filter must not silently list everything).
+pub fn known_params(request: &Request, known: &[&str], errors: &mut FieldErrors) -> QueryMap {
+    let params = request.query_string_parameters();
+    for (name, _) in params.iter() {
+        if !known.contains(&name) {
+            errors.add(name, "unknown query parameter");
+        }
+    }
+    params
+}
 
 /// A listing's `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent
 /// (or invalid, which `errors` then names).

@@ -4,12 +4,12 @@
 //! decided by the store atomically with the change.
 
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::query::page_limit;
+use super::query::{known_params, page_limit};
 use super::views::UserView;
 use crate::access::Principal;
 use crate::app::App;
@@ -36,13 +36,8 @@ struct StatusChange {
 /// `GET /api/users`: newest first; `q` (a prefix of the email or the name,
 /// any case), `role`, `limit`, `cursor`.
 pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let params = request.query_string_parameters();
     let mut errors = FieldErrors::new();
-    for (name, _) in params.iter() {
-        if !["q", "role", "limit", "cursor"].contains(&name) {
-            errors.add(name, "unknown query parameter");
-        }
-    }
+    let params = known_params(&request, &["q", "role", "limit", "cursor"], &mut errors);
     let prefix = params.first("q").map(|raw| raw.trim().to_lowercase()).filter(|q| !q.is_empty());
     if prefix.as_ref().is_some_and(|q| q.chars().count() > MAX_PREFIX || q.chars().any(char::is_control)) {
         errors.add("q", format!("must be at most {MAX_PREFIX} characters, none of them control characters"));

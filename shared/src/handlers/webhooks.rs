@@ -3,13 +3,13 @@
 //! in the answers that make one (create, rotate) and nowhere else.
 
 use http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::query::page_limit;
+use super::query::{known_params, page_limit};
 use crate::app::App;
 use crate::domain::FieldErrors;
 use crate::error::ApiError;
@@ -71,6 +71,17 @@ fn webhook_id(request: &Request) -> Result<Uuid, ApiError> {
     path_param(request, "id").and_then(|raw| Uuid::parse_str(raw).ok()).ok_or_else(not_found)
 }
 
+/// `limit` and `cursor`, the only parameters of the webhook listings.
+fn page_params(request: &Request) -> Result<(usize, Option<String>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let params = known_params(request, &["limit", "cursor"], &mut errors);
+    let limit = page_limit(params.first("limit"), &mut errors);
+    if !errors.is_empty() {
+        return Err(errors.into());
+    }
+    Ok((limit, params.first("cursor").map(str::to_owned)))
+}
+
 /// `POST /api/webhooks`: `{url, events, description?}`.
 pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let body: NewWebhook = parse_json(&request, app.config.max_body_bytes)?;
@@ -104,18 +115,8 @@ pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiEr
 
 /// `GET /api/webhooks`: `limit`, `cursor`; newest first.
 pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
-    let params = request.query_string_parameters();
-    let mut errors = FieldErrors::new();
-    for (name, _) in params.iter() {
-        if !["limit", "cursor"].contains(&name) {
-            errors.add(name, "unknown query parameter");
-        }
-    }
-    let limit = page_limit(params.first("limit"), &mut errors);
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
-    let after: Option<Uuid> = params.first("cursor").map(|cursor| app.cursors.decode("webhooks", cursor)).transpose()?;
+    let (limit, cursor) = page_params(&request)?;
+    let after: Option<Uuid> = cursor.map(|cursor| app.cursors.decode("webhooks", &cursor)).transpose()?;
     let webhooks = app.store.webhooks().await?;
     let mut page: Vec<&Webhook> = webhooks.iter().filter(|w| after.is_none_or(|after| w.id < after)).take(limit + 1).collect();
     let next = if page.len() > limit {
@@ -164,19 +165,9 @@ pub async fn rotate_secret(app: &App, request: Request) -> Result<Response<Body>
 /// `GET /api/webhooks/{id}/deliveries`: `limit`, `cursor`; newest first.
 pub async fn deliveries(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let id = webhook_id(&request)?;
-    let params = request.query_string_parameters();
-    let mut errors = FieldErrors::new();
-    for (name, _) in params.iter() {
-        if !["limit", "cursor"].contains(&name) {
-            errors.add(name, "unknown query parameter");
-        }
-    }
-    let limit = page_limit(params.first("limit"), &mut errors);
-    if !errors.is_empty() {
-        return Err(errors.into());
-    }
+    let (limit, cursor) = page_params(&request)?;
     let scope = format!("deliveries|{id}");
-    let after: Option<Uuid> = params.first("cursor").map(|cursor| app.cursors.decode(&scope, cursor)).transpose()?;
+    let after: Option<Uuid> = cursor.map(|cursor| app.cursors.decode(&scope, &cursor)).transpose()?;
     if app.store.webhook(id).await?.is_none() {
         return Err(not_found());
     }

@@ -134,6 +134,13 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// Makes `secret` the current one; the one it replaces keeps signing
+    /// beside it until `previous_until`.
+    pub fn rotate(&mut self, secret: WebhookSecret, previous_until: OffsetDateTime) {
+        let replaced = std::mem::replace(&mut self.secret, secret);
+        self.previous_secret = Some(PreviousSecret { secret: replaced, until: previous_until });
+    }
+
     /// The secrets a delivery at `now` is signed with: the current one,
     /// and the one it replaced while the overlap lasts.
     pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<&WebhookSecret> {
@@ -202,8 +209,10 @@ mod tests {
             previous_secret: None,
         };
         assert_eq!(webhook.signing_secrets(now).len(), 1);
-        webhook.previous_secret = Some(PreviousSecret { secret: WebhookSecret::generate(), until: now + time::Duration::hours(24) });
+        let first = webhook.secret.clone();
+        webhook.rotate(WebhookSecret::generate(), now + time::Duration::hours(24));
         assert_eq!(webhook.signing_secrets(now).len(), 2);
+        assert_eq!(webhook.signing_secrets(now)[1], &first);
         assert_eq!(webhook.signing_secrets(now + time::Duration::hours(25)).len(), 1);
     }
 

@@ -20,7 +20,6 @@ use super::errors::{classify, transaction_conflict};
 use super::items::{Item, attr_s, n, s};
 use super::paging::collect;
 use crate::store::{DeliveryPage, StoreError, WebhookStore};
-use crate::webhooks::subscription::PreviousSecret;
 use crate::webhooks::{DELIVERY_LOG_RETENTION, DeliveryAttempt, Webhook, WebhookSecret};
 
 const PARTITION: &str = "WEBHOOKS";
@@ -154,8 +153,7 @@ impl WebhookStore for DynamoStore {
         for _ in 0..ROTATION_ATTEMPTS {
             let Some(mut webhook) = self.webhook(id).await? else { return Err(StoreError::NotFound) };
             let read = webhook_json(&webhook)?;
-            let replaced = std::mem::replace(&mut webhook.secret, secret.clone());
-            webhook.previous_secret = Some(PreviousSecret { secret: replaced, until: previous_until });
+            webhook.rotate(secret.clone(), previous_until);
             // Compare-and-set on the whole record as read: a concurrent
             // rotation cannot lose the secret it made.
             let result = self

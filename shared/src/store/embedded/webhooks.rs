@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use super::{EmbeddedStore, WEBHOOK_DELIVERIES, WEBHOOKS, internal};
 use crate::store::{DeliveryPage, StoreError, WebhookStore, time_ordered_bound};
-use crate::webhooks::subscription::PreviousSecret;
 use crate::webhooks::{DELIVERY_LOG_RETENTION, DeliveryAttempt, Webhook, WebhookSecret};
 
 /// Expired attempts one write prunes at most.
@@ -99,8 +98,7 @@ impl WebhookStore for EmbeddedStore {
                     return Err(StoreError::NotFound);
                 };
                 let mut webhook: Webhook = decode(&bytes, "webhook")?;
-                let replaced = std::mem::replace(&mut webhook.secret, secret);
-                webhook.previous_secret = Some(PreviousSecret { secret: replaced, until: previous_until });
+                webhook.rotate(secret, previous_until);
                 webhooks.insert(id.as_str(), encode(&webhook)?.as_slice()).map_err(internal)?;
                 webhook
             };
