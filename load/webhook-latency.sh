@@ -29,8 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-
 measure() {
     local name=$1
     shift

@@ -60,11 +60,12 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# wait_for_port PORT NAME PID: waits until something accepts on PORT.
+# wait_for_port PORT NAME PID: waits until something accepts on PORT of
+# BIND_HOST (default 127.0.0.1).
 wait_for_port() {
     local port=$1 name=$2 pid=$3
     for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        if (exec 3<>"/dev/tcp/${BIND_HOST:-127.0.0.1}/$port") 2>/dev/null; then
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
@@ -73,15 +74,21 @@ wait_for_port() {
         fi
         sleep 0.1
     done
-    log "$name did not listen on 127.0.0.1:$port within 30 s"
+    log "$name did not listen on ${BIND_HOST:-127.0.0.1}:$port within 30 s"
     return 1
 }
 
 # start_redis PORT [DIR]: in memory only, or persisting to DIR when given.
-# Prints the PID.
+# Binds BIND_HOST (default 127.0.0.1). Prints the PID.
 start_redis() {
     local port=$1 dir=${2:-}
-    local args=(--port "$port" --bind 127.0.0.1 --protected-mode yes --daemonize no --logfile "")
+    # Protected mode refuses every client but loopback ones while there is
+    # no password: off only when bound to another address of this machine
+    # (the Docker bridge's, for sam local's containers), which only local
+    # containers reach.
+    local protected=yes
+    [ "${BIND_HOST:-127.0.0.1}" = 127.0.0.1 ] || protected=no
+    local args=(--port "$port" --bind "${BIND_HOST:-127.0.0.1}" --protected-mode "$protected" --daemonize no --logfile "")
     if [ -n "$dir" ]; then
         mkdir -p "$dir"
         args+=(--dir "$dir" --appendonly yes --save "")
@@ -132,8 +139,8 @@ start_redis_tls() {
 }
 
 # start_dynamodb PORT [DIR]: -inMemory, or -dbPath DIR when given. Prints
-# the PID. LoopbackDynamoDB binds Jetty to 127.0.0.1 (the jar alone binds
-# every interface).
+# the PID. LoopbackDynamoDB binds Jetty to BIND_HOST (default 127.0.0.1;
+# the jar alone binds every interface).
 start_dynamodb() {
     local port=$1 dir=${2:-}
     local storage=(-inMemory)
@@ -141,7 +148,7 @@ start_dynamodb() {
         mkdir -p "$dir"
         storage=(-dbPath "$dir")
     fi
-    java -Djava.library.path="$DYNAMODB_LIB/DynamoDBLocal_lib" \
+    java -Djava.library.path="$DYNAMODB_LIB/DynamoDBLocal_lib" -Dshop.bind="${BIND_HOST:-127.0.0.1}" \
         -cp "$DYNAMODB_LIB/DynamoDBLocal.jar:$DYNAMODB_LIB/DynamoDBLocal_lib/*" \
         "$DYNAMODB_DIR/LoopbackDynamoDB.java" \
         -port "$port" -sharedDb -disableTelemetry "${storage[@]}" >"${DYNAMODB_LOG:-/dev/null}" 2>&1 &
@@ -172,8 +179,7 @@ stop_pid() {
 fuzz_api() {
     local venv=$1 seconds=$2
     shift 2
-    local dir port pid status=0 seed=()
-    [ "${FUZZ_SEED:-20261125}" = random ] || seed=(--seed "${FUZZ_SEED:-20261125}")
+    local dir port pid status=0
     dir="$(mktemp -d)"
     port=$(free_port)
     if ! pid=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$port" "$dir" \
@@ -181,16 +187,7 @@ fuzz_api() {
         cat "$dir/server.log" >&2
         return 1
     fi
-    # Run from the temporary folder: schemathesis keeps a cache in its
-    # working directory. One worker: with two, hypothesis parses source in
-    # two threads at once and CPython 3.11's ast module can fail with
-    # "AST constructor recursion depth mismatch" (CPython gh-106905), an
-    # error of the tool, not of the API (seen once in CI).
-    (cd "$dir" && SHOP_FUZZ_URL="http://127.0.0.1:$port" FUZZ_ADMIN_EMAIL=fuzz-admin@example.com \
-        PYTHONPATH="$STACK_DIR/fuzz" SCHEMATHESIS_HOOKS=shop_fuzz_hooks \
-        "$venv/bin/st" run "$REPO_DIR/openapi.yaml" --url "http://127.0.0.1:$port" --no-color \
-        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-        --max-time "$seconds" --workers 1 "${seed[@]}") || status=$?
+    run_schemathesis "$venv" "$seconds" "http://127.0.0.1:$port" fuzz-admin@example.com "$dir" || status=$?
     stop_pid "$pid"
     if [ "$status" -ne 0 ]; then
         log "shop-local's log:"
@@ -198,6 +195,26 @@ fuzz_api() {
     fi
     rm -rf "$dir"
     return "$status"
+}
+
+# run_schemathesis VENV SECONDS URL ADMIN_EMAIL DIR [ST_OPTION ...]: schemathesis against
+# the API at URL for SECONDS, signed in as ADMIN_EMAIL (an admin, or made
+# one by registering), checking that no answer is a 5xx and that every
+# status code, content type and response body is one openapi.yaml
+# declares. Runs in DIR: schemathesis keeps a cache in its working
+# directory. One worker: with two, hypothesis parses source in two threads
+# at once and CPython 3.11's ast module can fail with "AST constructor
+# recursion depth mismatch" (CPython gh-106905), an error of the tool, not
+# of the API (seen once in CI).
+run_schemathesis() {
+    local venv=$1 seconds=$2 url=$3 admin=$4 dir=$5 seed=()
+    shift 5
+    [ "${FUZZ_SEED:-20261125}" = random ] || seed=(--seed "${FUZZ_SEED:-20261125}")
+    (cd "$dir" && SHOP_FUZZ_URL="$url" FUZZ_ADMIN_EMAIL="$admin" \
+        PYTHONPATH="$STACK_DIR/fuzz" SCHEMATHESIS_HOOKS=shop_fuzz_hooks \
+        "$venv/bin/st" run "$REPO_DIR/openapi.yaml" --url "$url" --no-color \
+        --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+        --max-time "$seconds" --workers 1 "${seed[@]}" "$@")
 }
 
 # start_shop_local BINARY PORT DIR [VAR=VALUE ...]: a shop-local build on
@@ -216,6 +233,9 @@ start_shop_local() {
     wait_for_port "$port" shop-local "$pid" || return 1
     echo "$pid"
 }
+
+# json_field NAME: the top-level field NAME of the JSON object on stdin.
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 # start_load_server PORT DIR [VAR=VALUE ...]: the fast build of shop-local
 # for benchmarks (see start_shop_local), with load-admin@example.com as

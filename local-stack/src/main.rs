@@ -108,7 +108,7 @@ async fn create_local_table(config: &Config) -> Result<bool, String> {
     let endpoint = config.dynamodb_endpoint.as_deref().unwrap_or("");
     if !table::is_local_endpoint(endpoint) {
         return Err(format!(
-            "refusing to create a table: AWS_ENDPOINT_URL_DYNAMODB (`{endpoint}`) is not a loopback address"
+            "refusing to create a table: AWS_ENDPOINT_URL_DYNAMODB (`{endpoint}`) is not an address of this machine"
         ));
     }
     let store = DynamoStore::connect(config).await;

@@ -18,8 +18,10 @@ use url::{Host, Url};
 
 /// The longest URL accepted.
 pub const MAX_URL_LENGTH: usize = 2048;
-/// How long resolving a subscription's host may take.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long resolving a subscription's host may take: within the request's
+/// deadline (3 s by default), so a resolver that does not answer is a 400
+/// saying so, not a 503.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The SSRF rules of one deployment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,7 +79,8 @@ impl TargetPolicy {
         let lookup = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port)));
         let addresses: Vec<SocketAddr> = match lookup.await {
             Ok(Ok(addresses)) => addresses.collect(),
-            Ok(Err(_)) | Err(_) => return Err(format!("host `{name}` does not resolve")),
+            Ok(Err(_)) => return Err(format!("host `{name}` does not resolve")),
+            Err(_) => return Err(format!("host `{name}` did not resolve within {} s", RESOLVE_TIMEOUT.as_secs())),
         };
         if addresses.is_empty() {
             return Err(format!("host `{name}` does not resolve"));

@@ -20,7 +20,10 @@ pub const INDEXES: &[&str] = &["GSI1", "GSI2"];
 pub const TTL_ATTRIBUTE: &str = "expiresAt";
 
 /// True when `endpoint` names this machine: the only place where the
-/// application may create a table.
+/// application may create a table. A loopback name or address, or an
+/// address of one of this machine's interfaces (one it can bind), such as
+/// the Docker bridge address `sam local`'s containers reach DynamoDB Local
+/// on.
 pub fn is_local_endpoint(endpoint: &str) -> bool {
     let authority = endpoint.split("://").nth(1).unwrap_or(endpoint);
     let authority = authority.split(['/', '?']).next().unwrap_or("");
@@ -28,7 +31,8 @@ pub fn is_local_endpoint(endpoint: &str) -> bool {
         Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
         None => authority.split(':').next().unwrap_or(""),
     };
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let owned = |ip: std::net::IpAddr| !ip.is_unspecified() && std::net::TcpListener::bind((ip, 0)).is_ok();
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || owned(ip))
 }
 
 /// The change feed: every write's old and new item (what the template's
@@ -121,8 +125,17 @@ mod tests {
         for local in ["http://127.0.0.1:8000", "http://localhost:8000/", "http://[::1]:8000", "127.0.0.2:1"] {
             assert!(is_local_endpoint(local), "{local}");
         }
-        for remote in ["https://dynamodb.us-east-1.amazonaws.com", "http://10.0.0.5:8000", "http://127.example.com"] {
+        for remote in ["https://dynamodb.us-east-1.amazonaws.com", "http://10.0.0.5:8000", "http://127.example.com", "http://0.0.0.0:8000"] {
             assert!(!is_local_endpoint(remote), "{remote}");
         }
+    }
+
+    #[test]
+    fn an_address_of_this_machines_own_interfaces_counts_as_local() {
+        // The address this machine would send from (no packet is sent).
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let Ok(()) = socket.connect("192.0.2.1:9") else { return };
+        let own = socket.local_addr().unwrap().ip();
+        assert!(is_local_endpoint(&format!("http://{own}:8000")), "{own}");
     }
 }
