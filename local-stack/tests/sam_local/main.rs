@@ -14,6 +14,10 @@ use std::time::Duration;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
+#[path = "../common/expect.rs"]
+mod expect;
+use expect::{expect_error, expect_status};
+
 const PASSWORD: &str = "correct horse battery";
 
 struct Api {
@@ -48,23 +52,6 @@ impl Api {
         let session = expect_status(self.send(Method::POST, "/api/auth/login", None, Some(body)).await, StatusCode::OK).await;
         session["token"].as_str().unwrap().to_owned()
     }
-}
-
-async fn expect_status(response: Response, expected: StatusCode) -> Value {
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, expected, "body: {text}");
-    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
-}
-
-/// DESIGN.md's error shape, from the function itself (not SAM's).
-async fn expect_error(response: Response, expected: StatusCode) -> Value {
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let body = expect_status(response, expected).await;
-    assert_eq!(body["status"], expected.as_u16(), "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
-    assert!(body["timestamp"].as_str().is_some(), "{body}");
-    body
 }
 
 /// `shop-local admin grant EMAIL` against the functions' table.
