@@ -167,7 +167,9 @@ async fn a_receiver_that_keeps_failing_or_redirects_ends_failed_in_the_log() {
     let app = TestApp::spawn_with(FAST_RETRIES).await;
     let (admin, _) = app.signed_up_admin().await;
     let down = subscribe(&app, &admin, &receiver.url("/down/a"), json!(["category.created"])).await;
-    let redirect = subscribe(&app, &admin, &receiver.url("/redirect/a"), json!(["*"])).await;
+    // One type each: on DynamoDB the stream may bring the admin's
+    // registration after the subscriptions were made.
+    let redirect = subscribe(&app, &admin, &receiver.url("/redirect/a"), json!(["category.created"])).await;
     expect_status(app.create_category(&admin, "Garden").await, StatusCode::CREATED).await;
 
     let received = receiver.wait_for("/down/a", 3).await;
