@@ -118,7 +118,10 @@ build_functions() {
         export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1
     fi
     log "cargo lambda build --release --$ARCH of every function (SAM_LOCAL_BUILD=${SAM_LOCAL_BUILD:-test})"
-    PATH="$VENV/bin:$PATH" cargo lambda build --release "--${ARCH/_/-}" -p functions -p functions-docs
+    # Apart: built together, cargo would unify the docs feature into every
+    # function (Swagger UI in each binary).
+    PATH="$VENV/bin:$PATH" cargo lambda build --release "--${ARCH/_/-}" -p functions
+    PATH="$VENV/bin:$PATH" cargo lambda build --release "--${ARCH/_/-}" -p functions-docs
     log "sam build ($ARCH)"
     PATH="$VENV/bin:$PATH" "${SAM[@]}" build --template template.yaml --build-dir "$STATE/build" --cache-dir "$STATE/cache" \
         --parameter-overrides "Architecture=$ARCH" >"$STATE/build.log" 2>&1 || {

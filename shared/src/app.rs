@@ -24,7 +24,7 @@ use crate::handlers;
 use crate::metrics::{self, Metric, RequestObserver};
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token, compression};
 use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
-use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, deadline};
+use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, StoreGate, deadline};
 use crate::routes::Route;
 use crate::store::{self, Store, StoreError};
 
@@ -157,6 +157,8 @@ impl App {
                 path = %path,
                 status = response.status().as_u16(),
                 latency_ms = latency.as_secs_f64() * 1000.0,
+                store_ms = recorded.1.store.as_secs_f64() * 1000.0,
+                cache_ms = recorded.1.cache.as_secs_f64() * 1000.0,
                 "request completed"
             );
             response
@@ -197,21 +199,45 @@ impl App {
         meta: &RequestMeta,
         request: Request,
     ) -> (Response<Body>, Option<RateDecision>) {
-        let mut rate = None;
-        if let Some(class) = route.rate_class() {
-            let decision = self.rate_limiter.check(class, &meta.source_ip, unix_now()).await;
-            rate = Some(decision);
-            if !decision.allowed {
+        let Some(class) = route.rate_class() else { return (self.authorize_then_dispatch(route, request).await, None) };
+        let check = self.rate_limiter.check(class, &meta.source_ip, unix_now());
+        let (decision, answered) = if route.method == "GET" {
+            // A read starts beside its rate-limit check (its cache lookup
+            // and the counter share one round trip); the store waits for
+            // the decision, so a refused client never reaches it.
+            let gate = StoreGate::new();
+            let decide = async {
+                let decision = check.await;
+                gate.decide(decision.allowed);
+                decision
+            };
+            let read = gate.guard(self.authorize_then_dispatch(route, request));
+            let (decision, answered) = tokio::join!(decide, read);
+            (decision, Some(answered))
+        } else {
+            let decision = check.await;
+            let answered = match decision.allowed {
+                true => Some(self.authorize_then_dispatch(route, request).await),
+                false => None,
+            };
+            (decision, answered)
+        };
+        match answered {
+            Some(answered) if decision.allowed => (answered, Some(decision)),
+            _ => {
                 metrics::count(Metric::RateLimited);
                 let refused = ApiError::TooManyRequests { retry_after: decision.retry_after };
-                return (refused.to_response(), rate);
+                (refused.to_response(), Some(decision))
             }
         }
+    }
+
+    async fn authorize_then_dispatch(&self, route: &'static Route, request: Request) -> Response<Body> {
         let answered = match self.authorize(route.access, &request).await {
             Ok(caller) => handlers::dispatch(self, route.id, caller, request).await,
             Err(refused) => Err(refused),
         };
-        (answered.unwrap_or_else(|err| err.to_response()), rate)
+        answered.unwrap_or_else(|err| err.to_response())
     }
 
     /// Applies the route's access at the door: the caller the handler gets

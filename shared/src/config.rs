@@ -140,6 +140,11 @@ pub struct Config {
     /// and loopback addresses: for local development and tests only, never
     /// in a deployment (off by default).
     pub webhook_allow_insecure_urls: bool,
+    /// `DYNAMODB_CONSUMED_CAPACITY=on` asks DynamoDB for the capacity each
+    /// call consumed and records it per request (the `ReadCapacityUnits` /
+    /// `WriteCapacityUnits` metrics): what `load/lambda-cost.sh` prices.
+    /// Off by default.
+    pub dynamodb_consumed_capacity: bool,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -266,6 +271,11 @@ impl Config {
                 Some(other) => {
                     return Err(invalid("WEBHOOK_ALLOW_INSECURE_URLS", format!("`{other}` is not `true` or `false`")));
                 }
+            },
+            dynamodb_consumed_capacity: match var("DYNAMODB_CONSUMED_CAPACITY").as_deref() {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(other) => return Err(invalid("DYNAMODB_CONSUMED_CAPACITY", format!("`{other}` is not `on` or `off`"))),
             },
             in_lambda,
         })
@@ -410,6 +420,13 @@ mod tests {
         assert!(fast.webhook_target_policy().allow_insecure);
         assert_eq!(config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,x")]).unwrap_err().name, "WEBHOOK_RETRY_SCHEDULE_SECONDS");
         assert_eq!(config_from(&[("WEBHOOK_ALLOW_INSECURE_URLS", "yes")]).unwrap_err().name, "WEBHOOK_ALLOW_INSECURE_URLS");
+    }
+
+    #[test]
+    fn consumed_capacity_is_recorded_only_when_asked_for() {
+        assert!(!config_from(&[]).unwrap().dynamodb_consumed_capacity);
+        assert!(config_from(&[("DYNAMODB_CONSUMED_CAPACITY", "on")]).unwrap().dynamodb_consumed_capacity);
+        assert_eq!(config_from(&[("DYNAMODB_CONSUMED_CAPACITY", "1")]).unwrap_err().name, "DYNAMODB_CONSUMED_CAPACITY");
     }
 
     #[test]

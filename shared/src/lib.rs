@@ -46,6 +46,7 @@ pub mod resilience;
 pub mod routes;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod webhooks;
 pub mod workers;
 

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
@@ -39,11 +39,15 @@ pub enum Metric {
     /// Requests answered 503 because the store (or another dependency) was
     /// down.
     DependencyFailures,
+    /// DynamoDB read and write capacity units the request consumed (only
+    /// with `DYNAMODB_CONSUMED_CAPACITY=on`).
+    ReadCapacityUnits,
+    WriteCapacityUnits,
 }
 
 impl Metric {
     /// Every metric, for a registry that shows each from the start.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 12] = [
         Metric::CacheHits,
         Metric::CacheMisses,
         Metric::UsersRegistered,
@@ -54,6 +58,8 @@ impl Metric {
         Metric::OrdersCancelled,
         Metric::RateLimited,
         Metric::DependencyFailures,
+        Metric::ReadCapacityUnits,
+        Metric::WriteCapacityUnits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +74,8 @@ impl Metric {
             Metric::OrdersCancelled => "OrdersCancelled",
             Metric::RateLimited => "RateLimited",
             Metric::DependencyFailures => "DependencyFailures",
+            Metric::ReadCapacityUnits => "ReadCapacityUnits",
+            Metric::WriteCapacityUnits => "WriteCapacityUnits",
         }
     }
 
@@ -80,9 +88,35 @@ impl Metric {
     }
 }
 
-/// What one request recorded, in the order first recorded.
+/// What one request recorded, in the order first recorded, and the time it
+/// spent waiting for its dependencies (for its log line, not a metric).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Recorded(Vec<(Metric, f64)>);
+pub struct Recorded(Vec<(Metric, f64)>, pub Waited);
+
+/// Time a request spent in store and cache calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Waited {
+    pub store: Duration,
+    pub cache: Duration,
+}
+
+/// A dependency whose calls are timed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dependency {
+    Store,
+    Cache,
+}
+
+/// Adds `elapsed` to the current request's time in `dependency`.
+pub fn waited(dependency: Dependency, elapsed: Duration) {
+    let _ = CURRENT.try_with(|recorded| {
+        let waited = &mut recorded.borrow_mut().1;
+        match dependency {
+            Dependency::Store => waited.store += elapsed,
+            Dependency::Cache => waited.cache += elapsed,
+        }
+    });
+}
 
 impl Recorded {
     fn add(&mut self, metric: Metric, value: f64) {

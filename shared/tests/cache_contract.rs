@@ -24,6 +24,16 @@ async fn a_value_set_is_read_back_until_deleted(cache: Arc<dyn Cache>) {
     cache.delete(&key).await.expect("deleting a missing key is fine");
 }
 
+async fn two_values_are_read_together(cache: Arc<dyn Cache>) {
+    let (first, second) = (key("first"), key("second"));
+    assert_eq!(cache.get_two(&first, &second).await.unwrap(), [None, None]);
+    cache.set(&second, b"two", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(cache.get_two(&first, &second).await.unwrap(), [None, Some(b"two".to_vec())]);
+    cache.set(&first, b"one", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(cache.get_two(&first, &second).await.unwrap(), [Some(b"one".to_vec()), Some(b"two".to_vec())]);
+    assert_eq!(cache.get_two(&second, &second).await.unwrap(), [Some(b"two".to_vec()), Some(b"two".to_vec())]);
+}
+
 async fn a_value_expires_after_its_ttl(cache: Arc<dyn Cache>) {
     let key = key("ttl");
     cache.set(&key, b"soon gone", Duration::from_millis(300)).await.unwrap();
@@ -76,6 +86,7 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
 
 cache_contract!(
     a_value_set_is_read_back_until_deleted,
+    two_values_are_read_together,
     a_value_expires_after_its_ttl,
     a_counter_starts_at_one_and_counts,
     concurrent_increments_never_lose_a_count,

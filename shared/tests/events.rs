@@ -370,3 +370,32 @@ async fn the_api_reference_page_and_its_document_are_served_from_the_sample_even
     let text = String::from_utf8(text).unwrap();
     assert!(text.starts_with("openapi: 3.0.3"), "{}", &text[..40.min(text.len())]);
 }
+
+/// What each request waited for the store, by status.
+#[derive(Default)]
+struct StoreWaits(std::sync::Mutex<Vec<(u16, std::time::Duration)>>);
+
+impl shop::metrics::RequestObserver for StoreWaits {
+    fn observe(&self, _: &'static str, _: &str, status: u16, _: std::time::Duration, recorded: &shop::metrics::Recorded) {
+        self.0.lock().unwrap().push((status, recorded.1.store));
+    }
+}
+
+#[tokio::test]
+async fn a_read_refused_by_the_rate_limit_never_reaches_the_store() {
+    let config = Config::from_lookup(|name| (name == "RATE_LIMIT_MAX").then(|| "1".to_owned())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let waits = Arc::new(StoreWaits::default());
+    let app = App::new(config, store, Arc::new(MemoryCache::new()), b"events-test-secret-events-test-secret")
+        .with_observer(Arc::clone(&waits) as Arc<dyn shop::metrics::RequestObserver>);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/products-get.json");
+    for _ in 0..2 {
+        let request = lambda_http::request::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        app.handle(by_function("products-get").unwrap(), request).await;
+    }
+    let seen = waits.0.lock().unwrap().clone();
+    assert_eq!(seen[0].0, 404, "the sample's product does not exist");
+    assert!(seen[0].1 > std::time::Duration::ZERO, "the admitted read asked the store");
+    assert_eq!(seen[1], (429, std::time::Duration::ZERO), "the refused one never did");
+}

@@ -1,11 +1,15 @@
 //! Read-through caching with generations, for the catalog.
 //!
 //! Each scope (one product, the product listings, the categories) has a
-//! generation key. Entries are stored under the generation current when
-//! the reader began; a write bumps the generation after it reaches the
-//! store. A reader that raced the write stores its stale result under the
-//! old generation, where nobody looks any more: a read after a write never
-//! sees old data, and nothing has to be found and deleted.
+//! generation key. Entries are stored tagged with the generation current
+//! when the reader began; a write bumps the generation after it reaches the
+//! store. A reader that raced the write stores its stale result tagged with
+//! the old generation, which no lookup accepts any more: a read after a
+//! write never sees old data, and nothing has to be found and deleted.
+//!
+//! A lookup fetches the generation and the entry together, in one round
+//! trip ([`Cache::get_two`]), and compares the entry's tag with the
+//! generation.
 //!
 //! Every cache failure is a miss: the caller reads the store and carries on.
 
@@ -42,34 +46,39 @@ impl GenerationalCache {
     }
 
     pub async fn get(&self, scope: &str, key: &str) -> Lookup {
-        let generation = match self.cache.get(&generation_key(scope)).await {
-            Ok(found) => found.map_or_else(|| "0".to_owned(), |bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        let [generation, entry] = match self.cache.get_two(&generation_key(scope), &entry_key(scope, key)).await {
+            Ok(found) => found,
             Err(err) => {
                 tracing::debug!(error = %err, "cache unavailable; reading the store");
                 self.count_miss();
                 return Lookup::Miss { generation: None };
             }
         };
-        match self.cache.get(&entry_key(scope, &generation, key)).await {
-            Ok(Some(value)) => {
+        let generation = generation.map_or_else(|| "0".to_owned(), |bytes| String::from_utf8_lossy(&bytes).into_owned());
+        match entry.and_then(|entry| value_tagged(entry, &generation)) {
+            Some(value) => {
                 self.count_hit();
                 Lookup::Hit(value)
             }
-            Ok(None) => {
+            None => {
                 self.count_miss();
                 Lookup::Miss { generation: Some(generation) }
-            }
-            Err(_) => {
-                self.count_miss();
-                Lookup::Miss { generation: None }
             }
         }
     }
 
+    /// Stores `value` tagged with `generation`, the one its lookup found.
     pub async fn put(&self, scope: &str, generation: &str, key: &str, value: &[u8], ttl: Duration) {
-        if let Err(err) = self.cache.set(&entry_key(scope, generation, key), value, ttl).await {
-            tracing::debug!(error = %err, "could not cache a value");
-        }
+        store(self.cache.as_ref(), &entry_key(scope, key), &tagged(generation, value), ttl).await;
+    }
+
+    /// [`Self::put`] without waiting for it: a request that read the store
+    /// answers at once, and its cache write finishes beside the answer (one
+    /// cache round trip off the critical path). A lookup that comes before
+    /// the write lands is a miss, as it would have been before the read.
+    pub fn fill(&self, scope: &str, generation: &str, key: &str, value: &[u8], ttl: Duration) {
+        let (cache, key, tagged) = (Arc::clone(&self.cache), entry_key(scope, key), tagged(generation, value));
+        tokio::spawn(async move { store(cache.as_ref(), &key, &tagged, ttl).await });
     }
 
     /// Makes every entry of `scope` unreachable. Call after the store write.
@@ -104,12 +113,34 @@ impl GenerationalCache {
     }
 }
 
+async fn store(cache: &dyn Cache, key: &str, tagged: &[u8], ttl: Duration) {
+    if let Err(err) = cache.set(key, tagged, ttl).await {
+        tracing::debug!(error = %err, "could not cache a value");
+    }
+}
+
+/// `<generation>\n<value>`: what an entry holds.
+fn tagged(generation: &str, value: &[u8]) -> Vec<u8> {
+    let mut tagged = Vec::with_capacity(generation.len() + 1 + value.len());
+    tagged.extend_from_slice(generation.as_bytes());
+    tagged.push(b'\n');
+    tagged.extend_from_slice(value);
+    tagged
+}
+
 fn generation_key(scope: &str) -> String {
     format!("gen:{scope}")
 }
 
-fn entry_key(scope: &str, generation: &str, key: &str) -> String {
-    format!("{scope}:{generation}:{key}")
+fn entry_key(scope: &str, key: &str) -> String {
+    format!("{scope}:entry:{key}")
+}
+
+/// The value of an entry stored as `<generation>\n<value>`, if its
+/// generation is `current`.
+fn value_tagged(mut entry: Vec<u8>, current: &str) -> Option<Vec<u8>> {
+    let tagged = entry.strip_prefix(current.as_bytes()).is_some_and(|rest| rest.first() == Some(&b'\n'));
+    tagged.then(|| entry.split_off(current.len() + 1))
 }
 
 #[cfg(test)]
@@ -140,6 +171,76 @@ mod tests {
         // ...and the reader stores what it read before the write.
         cache.put("products", &stale, "page", b"old", TTL).await;
         assert!(matches!(cache.get("products", "page").await, Lookup::Miss { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_lookup_is_one_round_trip() {
+        let counting = Arc::new(CountingCache::default());
+        let cache = GenerationalCache::new(Arc::clone(&counting) as Arc<dyn Cache>);
+        let Lookup::Miss { generation: Some(generation) } = cache.get("product:1", "json").await else { panic!() };
+        cache.put("product:1", &generation, "json", b"v1", TTL).await;
+        assert!(matches!(cache.get("product:1", "json").await, Lookup::Hit(v) if v == b"v1"));
+        assert_eq!(counting.calls.load(Ordering::Relaxed), 3, "two lookups and one store");
+    }
+
+    #[tokio::test]
+    async fn an_entry_whose_tag_is_only_a_prefix_of_the_generation_is_a_miss() {
+        let cache = GenerationalCache::new(Arc::new(MemoryCache::new()));
+        cache.put("products", "ab", "page", b"old", TTL).await;
+        cache.cache.set(&generation_key("products"), b"a", TTL).await.unwrap();
+        assert!(matches!(cache.get("products", "page").await, Lookup::Miss { .. }));
+        cache.cache.set(&generation_key("products"), b"abc", TTL).await.unwrap();
+        assert!(matches!(cache.get("products", "page").await, Lookup::Miss { .. }));
+    }
+
+    /// Counts the calls that reach the cache.
+    #[derive(Default)]
+    struct CountingCache {
+        inner: MemoryCache,
+        calls: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl Cache for CountingCache {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.get(key).await
+        }
+        async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            Ok([self.inner.get(first).await?, self.inner.get(second).await?])
+        }
+        async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.inner.set(key, value, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), CacheError> {
+            self.inner.delete(key).await
+        }
+        async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
+            self.inner.increment(key, ttl).await
+        }
+        async fn ping(&self) -> Result<(), CacheError> {
+            Ok(())
+        }
+        fn kind(&self) -> &'static str {
+            "counting"
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fill_lands_without_being_waited_for() {
+        let cache = GenerationalCache::new(Arc::new(MemoryCache::new()));
+        let Lookup::Miss { generation: Some(generation) } = cache.get("product:1", "json").await else { panic!() };
+        cache.fill("product:1", &generation, "json", b"v1", TTL);
+        for _ in 0..100 {
+            if let Lookup::Hit(value) = cache.get("product:1", "json").await {
+                assert_eq!(value, b"v1");
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the fill never landed");
     }
 
     #[tokio::test]

@@ -28,6 +28,13 @@ pub struct CacheError(pub String);
 pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
 
+    /// Both values, in one round trip where the adapter has round trips
+    /// (a pipeline of two GETs: no multi-key command, so the keys may live
+    /// on different slots of a clustered cache).
+    async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
+        Ok([self.get(first).await?, self.get(second).await?])
+    }
+
     /// Stores `value` under `key` for `ttl`, replacing what was there.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
 

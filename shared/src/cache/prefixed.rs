@@ -28,6 +28,10 @@ impl Cache for Prefixed {
         self.inner.get(&self.key(key)).await
     }
 
+    async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
+        self.inner.get_two(&self.key(first), &self.key(second)).await
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         self.inner.set(&self.key(key), value, ttl).await
     }

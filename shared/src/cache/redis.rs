@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Cache, CacheError};
+use crate::tls::{RootSource, trusted_roots_pem};
 
 /// Longest a cache call may take before the caller goes on without it.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
@@ -35,7 +36,7 @@ impl RedisCache {
         // provider; name ring rather than rely on it being the only one
         // compiled in (a host build may link aws-lc through other crates).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = redis::Client::open(url).map_err(|e| CacheError(format!("CACHE_URL: {e}")))?;
+        let client = client(url).map_err(|e| CacheError(format!("CACHE_URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
@@ -54,6 +55,18 @@ impl RedisCache {
     }
 }
 
+/// The client of `url`. Over TLS it trusts the roots of [`crate::tls`]:
+/// redis-rs's own compiled-in Mozilla roots, or the operator's named store.
+fn client(url: &str) -> redis::RedisResult<redis::Client> {
+    let named = RootSource::from_env() == RootSource::Named;
+    if named && url.starts_with("rediss://") {
+        let root_cert = Some(trusted_roots_pem(RootSource::Named));
+        redis::Client::build_with_tls(url, redis::TlsCertificates { client_tls: None, root_cert })
+    } else {
+        redis::Client::open(url)
+    }
+}
+
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -62,6 +75,16 @@ fn millis(ttl: Duration) -> u64 {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.run(redis::cmd("GET").arg(key)).await
+    }
+
+    async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
+        let mut connection = self.connection.clone();
+        let pipeline = redis::pipe().cmd("GET").arg(first).cmd("GET").arg(second).to_owned();
+        let (a, b) = tokio::time::timeout(COMMAND_TIMEOUT * 2, pipeline.query_async(&mut connection))
+            .await
+            .map_err(|_| CacheError("redis command timed out".into()))?
+            .map_err(unavailable)?;
+        Ok([a, b])
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {

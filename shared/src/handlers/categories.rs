@@ -36,7 +36,7 @@ pub async fn list(app: &App) -> Result<Response<Body>, ApiError> {
             let body = serde_json::to_vec(&serde_json::json!({ "items": views }))
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             if let Some(generation) = generation {
-                app.catalog_cache.put(CACHE_SCOPE, &generation, "all", &body, CACHE_TTL).await;
+                app.catalog_cache.fill(CACHE_SCOPE, &generation, "all", &body, CACHE_TTL);
             }
             body
         }

@@ -64,7 +64,7 @@ pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiErro
             let body = serde_json::to_vec(&json!({ "items": items, "nextCursor": next }))
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             if let Some(generation) = generation {
-                app.catalog_cache.put(LIST_SCOPE, &generation, &listing.cache_key, &body, LIST_TTL).await;
+                app.catalog_cache.fill(LIST_SCOPE, &generation, &listing.cache_key, &body, LIST_TTL);
             }
             body
         }
@@ -81,7 +81,7 @@ pub async fn get(app: &App, request: Request) -> Result<Response<Body>, ApiError
             let product = app.store.product_by_id(id).await?.ok_or_else(not_found)?;
             let body = serde_json::to_vec(&ProductView::from(&product)).map_err(|e| ApiError::Internal(e.to_string()))?;
             if let Some(generation) = generation {
-                app.catalog_cache.put(&scope, &generation, "json", &body, PRODUCT_TTL).await;
+                app.catalog_cache.fill(&scope, &generation, "json", &body, PRODUCT_TTL);
             }
             body
         }

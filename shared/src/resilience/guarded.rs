@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use super::breaker::CircuitBreaker;
 use super::deadline::bounded;
+use crate::metrics::{self, Dependency};
 use crate::cache::{Cache, CacheError};
 use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery};
 use crate::domain::{Role, User, UserId, UserStatus};
@@ -46,8 +47,16 @@ impl GuardedStore {
     }
 
     async fn guard<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        if !super::gate::store_admitted().await {
+            // The request was refused by its rate limit: its answer is the
+            // 429, whatever this returns.
+            return Err(StoreError::Unavailable("the request was rate limited".into()));
+        }
         let permit = self.breaker.admit().map_err(|open| StoreError::BreakerOpen(open.retry_after))?;
-        match bounded(None, call).await {
+        let started = std::time::Instant::now();
+        let answered = bounded(None, call).await;
+        metrics::waited(Dependency::Store, started.elapsed());
+        match answered {
             Err(_) => {
                 permit.failed();
                 Err(StoreError::Unavailable("the request's deadline passed during a store call".into()))
@@ -284,10 +293,12 @@ impl GuardedCache {
             Some(breaker) => Some(breaker.admit().map_err(|_| CacheError("circuit breaker open".into()))?),
             None => None,
         };
+        let started = std::time::Instant::now();
         let result = match bounded(Some(self.timeout), call).await {
             Err(_) => Err(CacheError("timed out".into())),
             Ok(answered) => answered,
         };
+        metrics::waited(Dependency::Cache, started.elapsed());
         if let Some(permit) = permit {
             if result.is_ok() {
                 permit.succeeded();
@@ -303,6 +314,10 @@ impl GuardedCache {
 impl Cache for GuardedCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.guard(self.inner.get(key)).await
+    }
+
+    async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
+        self.guard(self.inner.get_two(first, second)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {

@@ -6,10 +6,14 @@
 //! - [`breaker`]: a circuit breaker per dependency and process.
 //! - [`guarded`]: the store and cache ports wrapped in both, which is all
 //!   the handlers ever see.
+//! - [`StoreGate`]: a read's store calls held until its rate-limit
+//!   decision, which runs beside the read's first cache lookup.
 
 pub mod breaker;
 pub mod deadline;
+mod gate;
 pub mod guarded;
 
 pub use breaker::{BreakerSettings, BreakerState, CircuitBreaker};
+pub use gate::StoreGate;
 pub use guarded::{GuardedCache, GuardedStore};

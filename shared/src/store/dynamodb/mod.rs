@@ -24,6 +24,7 @@
 //! Every multi-item change is one `TransactWriteItems`; the mapping of its
 //! condition failures to domain errors lives in [`errors`].
 
+mod capacity;
 mod catalog;
 mod errors;
 mod event_log;
@@ -44,9 +45,15 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_sdk_dynamodb::config::ConfigBag;
 
 use super::{Store, StoreError};
 use crate::config::Config;
+use crate::tls::RootSource;
 use errors::classify;
 use items::Key;
 
@@ -98,6 +105,11 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// A strongly consistent read: every lookup by key may follow a write
+    /// the caller just made or must see (a login after registering, a
+    /// token's revocation, an order after placing it, and the catalog
+    /// cache's fill, which would otherwise keep a stale product under the
+    /// new generation until the entry expires).
     async fn get(&self, key: Key) -> Result<Option<items::Item>, StoreError> {
         let output = self
             .client
@@ -125,10 +137,39 @@ fn timeouts(config: &Config) -> TimeoutConfig {
 }
 
 /// The SDK's HTTP client: rustls on ring (not the default aws-lc), trusting
-/// the system's root certificates, and plain HTTP for a local endpoint.
+/// the roots of [`crate::tls`], and plain HTTP for a local endpoint.
 /// Public for the operator commands' other AWS clients.
 pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+    let roots = tls::TrustStore::empty().with_pem_certificate(crate::tls::trusted_roots_pem(RootSource::from_env()));
+    let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("a TLS context without server names");
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https();
+    SharedHttpClient::new(ConnectorOnFirstRequest(client))
+}
+
+/// The SDK's client builds a throw-away connector whenever an SDK client is
+/// made (to load a system trust store early), then the one it keeps at the
+/// first request; each build parses the PEM roots (~0.5 ms for Mozilla's
+/// ~145). Skipping the early build leaves one parse per process, at the
+/// first request: the reading and the writing [`Client`] share the kept
+/// connector (same HTTP client, same timeouts).
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_final_config(&self, components: &RuntimeComponents, cfg: &ConfigBag) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -138,7 +179,11 @@ fn env(name: &str) -> Option<String> {
 /// The full AWS configuration chain (profiles, SSO, instance metadata...).
 #[cfg(feature = "aws-config")]
 async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
-    aws_sdk_dynamodb::Config::from(&shared_config(config).await)
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared_config(config).await);
+    if config.dynamodb_consumed_capacity {
+        builder = builder.interceptor(capacity::RecordConsumedCapacity);
+    }
+    builder.build()
 }
 
 /// What every AWS client of a process outside Lambda is built from (the
@@ -183,13 +228,20 @@ async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
         .retry_config(RetryConfig::standard())
         .timeout_config(timeouts(config));
     builder.set_endpoint_url(config.dynamodb_endpoint.clone());
+    if config.dynamodb_consumed_capacity {
+        builder = builder.interceptor(capacity::RecordConsumedCapacity);
+    }
     builder.build()
 }
 
 #[async_trait]
 impl Store for DynamoStore {
+    /// An eventually consistent read of one key: half the read units of
+    /// the strongly consistent reads every other lookup makes, and proof
+    /// enough that the table answers.
     async fn ping(&self) -> Result<(), StoreError> {
-        self.get(Key::health()).await.map(|_| ())
+        let read = self.client.get_item().table_name(&self.table).set_key(Some(Key::health().into_item()));
+        read.send().await.map(|_| ()).map_err(classify)
     }
 
     fn kind(&self) -> &'static str {
