@@ -199,7 +199,9 @@ impl App {
         meta: &RequestMeta,
         request: Request,
     ) -> (Response<Body>, Option<RateDecision>) {
-        let Some(class) = route.rate_class() else { return (self.authorize_then_dispatch(route, request).await, None) };
+        let Some(class) = route.rate_class() else {
+            return (self.authorize_then_dispatch(route, request).await.unwrap_or_else(|err| err.to_response()), None);
+        };
         let check = self.rate_limiter.check(class, &meta.source_ip, unix_now());
         let (decision, answered) = if route.method == "GET" {
             // A read starts beside its rate-limit check (its cache lookup
@@ -211,7 +213,10 @@ impl App {
                 gate.decide(decision.allowed);
                 decision
             };
-            let read = gate.guard(self.authorize_then_dispatch(route, request));
+            // Boxed: beside the check, the whole handler's state would
+            // otherwise sit in this future (and overflow a debug build's
+            // test-thread stack).
+            let read = gate.guard(Box::pin(self.authorize_then_dispatch(route, request)));
             let (decision, answered) = tokio::join!(decide, read);
             (decision, Some(answered))
         } else {
@@ -223,7 +228,9 @@ impl App {
             (decision, answered)
         };
         match answered {
-            Some(answered) if decision.allowed => (answered, Some(decision)),
+            // Only an answer that stands becomes a response (and a log
+            // line): a refused read's store calls failed at the gate.
+            Some(answered) if decision.allowed => (answered.unwrap_or_else(|err| err.to_response()), Some(decision)),
             _ => {
                 metrics::count(Metric::RateLimited);
                 let refused = ApiError::TooManyRequests { retry_after: decision.retry_after };
@@ -232,12 +239,9 @@ impl App {
         }
     }
 
-    async fn authorize_then_dispatch(&self, route: &'static Route, request: Request) -> Response<Body> {
-        let answered = match self.authorize(route.access, &request).await {
-            Ok(caller) => handlers::dispatch(self, route.id, caller, request).await,
-            Err(refused) => Err(refused),
-        };
-        answered.unwrap_or_else(|err| err.to_response())
+    async fn authorize_then_dispatch(&self, route: &'static Route, request: Request) -> Result<Response<Body>, ApiError> {
+        let caller = self.authorize(route.access, &request).await?;
+        handlers::dispatch(self, route.id, caller, request).await
     }
 
     /// Applies the route's access at the door: the caller the handler gets
