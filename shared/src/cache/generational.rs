@@ -67,7 +67,10 @@ impl GenerationalCache {
         }
     }
 
-    /// Stores `value` tagged with `generation`, the one its lookup found.
+    /// Stores `value` tagged with `generation`, the one its lookup found,
+    /// and waits for it: what the tests need to be deterministic. Handlers
+    /// call [`Self::fill`].
+    #[cfg(test)]
     pub async fn put(&self, scope: &str, generation: &str, key: &str, value: &[u8], ttl: Duration) {
         store(self.cache.as_ref(), &entry_key(scope, key), &tagged(generation, value), ttl).await;
     }
