@@ -68,9 +68,8 @@ impl GenerationalCache {
     }
 
     /// Stores `value` tagged with `generation`, the one its lookup found,
-    /// and waits for it: what the tests need to be deterministic. Handlers
-    /// call [`Self::fill`].
-    #[cfg(test)]
+    /// and waits for the write: what a caller that reads it back next (the
+    /// tests, a worker) needs. Handlers answer first and call [`Self::fill`].
     pub async fn put(&self, scope: &str, generation: &str, key: &str, value: &[u8], ttl: Duration) {
         store(self.cache.as_ref(), &entry_key(scope, key), &tagged(generation, value), ttl).await;
     }
