@@ -11,16 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/../local-stack/lib.sh"
 cd "$REPO_DIR"
 CHANGES=${1:-500}
-ensure_redis
-ensure_dynamodb_local
-cargo build --quiet --profile fast -p local-stack
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source load/both-backends.sh
 
 measure() {
     local name=$1
@@ -68,10 +59,4 @@ measure() {
     stop_pid "$pid"
 }
 
-measure embedded
-DYNAMODB_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-PIDS+=("$(start_dynamodb "$DYNAMODB_PORT")")
-PIDS+=("$(start_redis "$REDIS_PORT")")
-measure dynamodb STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT" \
-    TABLE_NAME="lag-$RANDOM" CACHE_URL="redis://127.0.0.1:$REDIS_PORT"
+measure_on_both_backends lag

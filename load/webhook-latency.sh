@@ -13,21 +13,12 @@ set -euo pipefail
 source "$(dirname "$0")/../local-stack/lib.sh"
 cd "$REPO_DIR"
 CHANGES=${1:-500}
-ensure_redis
-ensure_dynamodb_local
 VENV="$REPO_DIR/.venv"
 if ! "$VENV/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir standardwebhooks
 fi
-cargo build --quiet --profile fast -p local-stack
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source load/both-backends.sh
 
 measure() {
     local name=$1
@@ -77,10 +68,4 @@ print(f"  {len(lat)} first attempts, all verified: p50 {q(0.5):.1f} ms, p90 {q(0
     stop_pid "$receiver"
 }
 
-measure embedded
-DYNAMODB_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-PIDS+=("$(start_dynamodb "$DYNAMODB_PORT")")
-PIDS+=("$(start_redis "$REDIS_PORT")")
-measure dynamodb STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT" \
-    TABLE_NAME="hooks-$RANDOM" CACHE_URL="redis://127.0.0.1:$REDIS_PORT"
+measure_on_both_backends hooks
