@@ -60,21 +60,37 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# wait_until PID TRIES SECONDS COMMAND...: runs COMMAND every SECONDS
+# until it succeeds (returns 0), or the process PID has exited or TRIES
+# attempts failed (returns 1): a server that dies during start-up is
+# reported at once, not after the whole wait.
+wait_until() {
+    local pid=$1 tries=$2 interval=$3
+    shift 3
+    for _ in $(seq 1 "$tries"); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep "$interval"
+    done
+    return 1
+}
+
+# accepts_on PORT: whether something accepts on PORT of BIND_HOST (default
+# 127.0.0.1).
+accepts_on() {
+    (exec 3<>"/dev/tcp/${BIND_HOST:-127.0.0.1}/$1") 2>/dev/null
+}
+
 # wait_for_port PORT NAME PID: waits until something accepts on PORT of
 # BIND_HOST (default 127.0.0.1).
 wait_for_port() {
     local port=$1 name=$2 pid=$3
-    for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/${BIND_HOST:-127.0.0.1}/$port") 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited during start-up"
-            return 1
-        fi
-        sleep 0.1
-    done
-    log "$name did not listen on ${BIND_HOST:-127.0.0.1}:$port within 30 s"
+    wait_until "$pid" 300 0.1 accepts_on "$port" && return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not listen on ${BIND_HOST:-127.0.0.1}:$port within 30 s"
+    else
+        log "$name exited during start-up"
+    fi
     return 1
 }
 

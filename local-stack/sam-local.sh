@@ -66,6 +66,8 @@ ensure_tools() {
 # address and nothing beyond. Their resolver is their own loopback, where
 # nothing answers, so a name fails at once, as on this host offline,
 # instead of waiting out a resolver they cannot reach.
+docker_answers() { docker version >/dev/null 2>&1; }
+
 start_dockerd() {
     mkdir -p "$STATE/docker" "$STATE/exec"
     dockerd --data-root "$STATE/docker" --exec-root "$STATE/exec" --host "$DOCKER_HOST" \
@@ -73,11 +75,7 @@ start_dockerd() {
         --dns 127.0.0.1 \
         >"$STATE/dockerd.log" 2>&1 &
     echo $! >"$STATE/dockerd.pidof"
-    for _ in $(seq 1 100); do
-        docker version >/dev/null 2>&1 && return 0
-        kill -0 "$(state dockerd.pidof)" 2>/dev/null || break
-        sleep 0.1
-    done
+    wait_until "$(state dockerd.pidof)" 100 0.1 docker_answers && return 0
     log "dockerd did not start:"
     tail -20 "$STATE/dockerd.log" >&2
     return 1
@@ -202,16 +200,12 @@ start() {
         --container-host 127.0.0.1 --container-host-interface 127.0.0.1 >"$STATE/start-api.log" 2>&1 &
     echo $! >"$STATE/sam.pid"
     local url="http://127.0.0.1:$port"
-    for _ in $(seq 1 600); do
-        if curl -sf -o /dev/null "$url/health"; then
-            echo "$url" >"$STATE/url"
-            log "ready: $url"
-            echo "$url"
-            return 0
-        fi
-        kill -0 "$(state sam.pid)" 2>/dev/null || break
-        sleep 0.2
-    done
+    if wait_until "$(state sam.pid)" 600 0.2 curl -sf -o /dev/null "$url/health"; then
+        echo "$url" >"$STATE/url"
+        log "ready: $url"
+        echo "$url"
+        return 0
+    fi
     log "sam local start-api did not answer:"
     tail -30 "$STATE/start-api.log" >&2
     return 1
