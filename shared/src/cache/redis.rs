@@ -48,11 +48,17 @@ impl RedisCache {
 
     async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, CacheError> {
         let mut connection = self.connection.clone();
-        tokio::time::timeout(COMMAND_TIMEOUT * 2, command.query_async(&mut connection))
-            .await
-            .map_err(|_| CacheError("redis command timed out".into()))?
-            .map_err(unavailable)
+        within_timeout(command.query_async(&mut connection)).await
     }
+}
+
+/// A command's (or a pipeline's) answer, or a cache error once it took
+/// longer than twice [`COMMAND_TIMEOUT`] (one retry's worth).
+async fn within_timeout<T>(query: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
+    tokio::time::timeout(COMMAND_TIMEOUT * 2, query)
+        .await
+        .map_err(|_| CacheError("redis command timed out".into()))?
+        .map_err(unavailable)
 }
 
 /// The client of `url`. Over TLS it trusts the roots of [`crate::tls`]:
@@ -80,11 +86,8 @@ impl Cache for RedisCache {
     async fn get_two(&self, first: &str, second: &str) -> Result<[Option<Vec<u8>>; 2], CacheError> {
         let mut connection = self.connection.clone();
         let pipeline = redis::pipe().cmd("GET").arg(first).cmd("GET").arg(second).to_owned();
-        let (a, b) = tokio::time::timeout(COMMAND_TIMEOUT * 2, pipeline.query_async(&mut connection))
-            .await
-            .map_err(|_| CacheError("redis command timed out".into()))?
-            .map_err(unavailable)?;
-        Ok([a, b])
+        let (first, second) = within_timeout(pipeline.query_async(&mut connection)).await?;
+        Ok([first, second])
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
