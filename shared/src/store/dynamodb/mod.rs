@@ -78,7 +78,11 @@ impl DynamoStore {
     /// the environment, fixed local ones are used rather than letting the
     /// SDK probe instance metadata that a laptop does not have.
     pub async fn connect(config: &Config) -> Self {
-        let client = Client::from_conf(sdk_config(config).await);
+        let mut sdk = sdk_config(config).await;
+        if config.dynamodb_consumed_capacity {
+            sdk = sdk.interceptor(capacity::RecordConsumedCapacity);
+        }
+        let client = Client::from_conf(sdk.build());
         DynamoStore::from_client(client, &config.table_name)
     }
 
@@ -178,12 +182,8 @@ fn env(name: &str) -> Option<String> {
 
 /// The full AWS configuration chain (profiles, SSO, instance metadata...).
 #[cfg(feature = "aws-config")]
-async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared_config(config).await);
-    if config.dynamodb_consumed_capacity {
-        builder = builder.interceptor(capacity::RecordConsumedCapacity);
-    }
-    builder.build()
+async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(&shared_config(config).await)
 }
 
 /// What every AWS client of a process outside Lambda is built from (the
@@ -218,7 +218,7 @@ pub fn lambda_environment() -> (Region, Credentials) {
 
 /// What Lambda provides: region and credentials in environment variables.
 #[cfg(not(feature = "aws-config"))]
-async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
+async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::config::Builder {
     let (region, credentials) = lambda_environment();
     let mut builder = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -228,10 +228,7 @@ async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::Config {
         .retry_config(RetryConfig::standard())
         .timeout_config(timeouts(config));
     builder.set_endpoint_url(config.dynamodb_endpoint.clone());
-    if config.dynamodb_consumed_capacity {
-        builder = builder.interceptor(capacity::RecordConsumedCapacity);
-    }
-    builder.build()
+    builder
 }
 
 #[async_trait]
