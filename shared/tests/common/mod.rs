@@ -55,12 +55,17 @@ pub async fn fresh_dynamo_store(endpoint: &str) -> DynamoStore {
 
 /// A DynamoDB store on a new table of its own, and its configuration.
 pub async fn fresh_dynamo(endpoint: &str) -> (DynamoStore, Config) {
+    fresh_dynamo_with(endpoint, &[]).await
+}
+
+/// [`fresh_dynamo`] with more configuration variables (`NAME`, value).
+pub async fn fresh_dynamo_with(endpoint: &str, variables: &[(&str, &str)]) -> (DynamoStore, Config) {
     let table_name = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
     let config = Config::from_lookup(|name| match name {
         "STORE" => Some("dynamodb".into()),
         "TABLE_NAME" => Some(table_name.clone()),
         "AWS_ENDPOINT_URL_DYNAMODB" => Some(endpoint.to_owned()),
-        _ => None,
+        _ => variables.iter().find(|(known, _)| *known == name).map(|(_, value)| (*value).to_owned()),
     })
     .unwrap();
     let store = DynamoStore::connect(&config).await;
