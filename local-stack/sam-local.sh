@@ -62,12 +62,13 @@ ensure_tools() {
     fi
 }
 
+# Whether the dockerd at DOCKER_HOST answers.
+docker_answers() { docker version >/dev/null 2>&1; }
+
 # No iptables rules and no forwarding: containers reach the host's bridge
 # address and nothing beyond. Their resolver is their own loopback, where
 # nothing answers, so a name fails at once, as on this host offline,
 # instead of waiting out a resolver they cannot reach.
-docker_answers() { docker version >/dev/null 2>&1; }
-
 start_dockerd() {
     mkdir -p "$STATE/docker" "$STATE/exec"
     dockerd --data-root "$STATE/docker" --exec-root "$STATE/exec" --host "$DOCKER_HOST" \
