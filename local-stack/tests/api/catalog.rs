@@ -196,9 +196,8 @@ async fn reads_right_after_writes_never_show_old_data() {
     // The change feed invalidates what the creation touched a moment later.
     app.settled().await;
     // Warm the caches, then write, then read.
-    for _ in 0..2 {
-        expect_status(app.get_product(id).await, StatusCode::OK).await;
-        expect_status(app.list_products("category=Electronics").await, StatusCode::OK).await;
+    for path in [format!("/api/products/{id}"), "/api/products?category=Electronics".to_owned()] {
+        assert!(app.read_until_cached(&path).await.is_some(), "{path} was never answered from the cache");
     }
     expect_status(app.update_product(&admin, id, json!({"price": 45.0, "name": "Headphones II"})).await, StatusCode::OK).await;
     let fetched = expect_status(app.get_product(id).await, StatusCode::OK).await;

@@ -24,7 +24,7 @@ const CONFIG_VARIABLES: &[&str] = &[
     "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
     "METRICS_NAMESPACE", "REQUEST_TIMEOUT_MS", "CACHE_TIMEOUT_MS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS",
     "LOGIN_FAILURES_MAX", "LOGIN_FAILURES_WINDOW_SECONDS", "LOW_STOCK_THRESHOLD", "ORDER_RESERVATION_SECONDS", "EVENTS_POLL_MS",
-    "EVENT_FEED", "WEBHOOK_RETRY_SCHEDULE_SECONDS", "WEBHOOK_ALLOW_INSECURE_URLS",
+    "EVENT_FEED", "WEBHOOK_RETRY_SCHEDULE_SECONDS", "WEBHOOK_ALLOW_INSECURE_URLS", "DYNAMODB_CONSUMED_CAPACITY",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -207,6 +207,25 @@ impl TestApp {
 
     pub async fn health(&self) -> Response {
         self.request(Method::GET, "/health").send().await.unwrap()
+    }
+
+    /// Reads the catalog's `path` (200 expected) until a read is answered
+    /// from the cache (the server's hit count grows), and returns that
+    /// read's body; `None` after 50 reads. A miss fills the cache beside
+    /// its answer, so the read right after it may still miss.
+    pub async fn read_until_cached(&self, path: &str) -> Option<Value> {
+        let hits = |health: Value| health["cacheStats"]["hits"].as_u64().unwrap();
+        let mut before = hits(expect_status(self.health().await, StatusCode::OK).await);
+        for _ in 0..50 {
+            let body = expect_status(self.request(Method::GET, path).send().await.unwrap(), StatusCode::OK).await;
+            let after = hits(expect_status(self.health().await, StatusCode::OK).await);
+            if after > before {
+                return Some(body);
+            }
+            before = after;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     pub async fn register(&self, email: &str, password: &str, name: &str) -> Response {
