@@ -28,9 +28,8 @@ impl Ceiling {
 
 pub async fn measure(base_url: &str, window: Duration) -> Result<Ceiling, String> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let argon2_per_second = tokio::task::spawn_blocking(move || hash_rate(cores, window))
-        .await
-        .map_err(|e| e.to_string())?;
+    let argon2_per_second =
+        tokio::task::spawn_blocking(move || hash_rate(cores, window)).await.map_err(|e| e.to_string())?;
     let health_rps = health_rate(base_url, window).await?;
     Ok(Ceiling { cores, argon2_per_second, health_rps })
 }

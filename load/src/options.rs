@@ -124,7 +124,10 @@ fn number(flag: &str, raw: &str, min: usize) -> Result<usize, String> {
 }
 
 fn parse_weights(raw: &str) -> Result<Weights, String> {
-    let parts: Vec<usize> = raw.split(',').map(|p| p.trim().parse::<usize>()).collect::<Result<_, _>>()
+    let parts: Vec<usize> = raw
+        .split(',')
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
         .map_err(|_| format!("--weights takes four integers, not `{raw}`"))?;
     match parts[..] {
         [registration, browsing, ordering, health] if parts.iter().sum::<usize>() > 0 => {

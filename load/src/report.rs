@@ -108,7 +108,11 @@ impl Report {
             // stalls (coordinated omission), the raw timings otherwise.
             let timings = aggregate.coordinated_omission_data.as_ref().unwrap_or(&aggregate.raw_data);
             let requests = (aggregate.success_count + aggregate.fail_count) as u64;
-            for tally in [&mut overall, scenarios.entry(scenario).or_insert_with(Tally::new), names.entry(name).or_insert_with(Tally::new)] {
+            for tally in [
+                &mut overall,
+                scenarios.entry(scenario).or_insert_with(Tally::new),
+                names.entry(name).or_insert_with(Tally::new),
+            ] {
                 for (bucket_us, count) in timings.times_us.iter() {
                     let _ = tally.histogram.record_n((*bucket_us).max(1), *count as u64);
                 }
@@ -172,8 +176,15 @@ impl Report {
         let row = |name: &str, f: &Figures| {
             println!(
                 "{:<22} {:>9} {:>8} {:>9.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
-                name, f.requests, f.failures, f.rps, f.latency_ms.avg, f.latency_ms.p50, f.latency_ms.p95,
-                f.latency_ms.p99, f.latency_ms.max
+                name,
+                f.requests,
+                f.failures,
+                f.rps,
+                f.latency_ms.avg,
+                f.latency_ms.p50,
+                f.latency_ms.p95,
+                f.latency_ms.p99,
+                f.latency_ms.max
             );
         };
         for (name, figures) in &self.requests_by_name {

@@ -20,8 +20,11 @@ static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Listing queries a storefront sends.
 const LISTINGS: &[&str] = &[
-    "/api/products", "/api/products?limit=50", "/api/products?category=Electronics",
-    "/api/products?category=Books&maxPrice=100", "/api/products?inStock=true&minPrice=20",
+    "/api/products",
+    "/api/products?limit=50",
+    "/api/products?category=Electronics",
+    "/api/products?category=Books&maxPrice=100",
+    "/api/products?inStock=true&minPrice=20",
     "/api/categories",
 ];
 const SEARCHES: &[&str] = &["wireless", "laptop stand", "garden", "novel", "charger kit", "lamp"];
@@ -59,7 +62,10 @@ pub async fn attack(options: &Options) -> Result<GooseMetrics, String> {
     let weights = options.weights;
     let mut attack = GooseAttack::initialize_with_config(config).map_err(|e| e.to_string())?;
     let scenarios = [
-        (weights.registration, scenario!("registration").register_transaction(transaction!(register).set_name("register"))),
+        (
+            weights.registration,
+            scenario!("registration").register_transaction(transaction!(register).set_name("register")),
+        ),
         (
             weights.browsing,
             scenario!("browsing")
@@ -94,7 +100,11 @@ async fn register(user: &mut GooseUser) -> TransactionResult {
         "name": "Load User",
     });
     let builder = user.get_request_builder(&GooseMethod::Post, "/api/auth/register")?.json(&body);
-    let request = GooseRequest::builder().set_request_builder(builder).name("registration: register").expect_status_code(201).build();
+    let request = GooseRequest::builder()
+        .set_request_builder(builder)
+        .name("registration: register")
+        .expect_status_code(201)
+        .build();
     send(user, request).await?;
     Ok(())
 }
@@ -124,12 +134,14 @@ async fn order_and_read(user: &mut GooseUser) -> TransactionResult {
     let token = pick(&fixtures().customer_tokens).clone();
     let body = json!({ "items": [{ "productId": pick(&fixtures().products), "quantity": 1 }] });
     let builder = user.get_request_builder(&GooseMethod::Post, "/api/orders")?.bearer_auth(&token).json(&body);
-    let request = GooseRequest::builder().set_request_builder(builder).name("ordering: place").expect_status_code(201).build();
+    let request =
+        GooseRequest::builder().set_request_builder(builder).name("ordering: place").expect_status_code(201).build();
     let Some(order) = send(user, request).await? else { return Ok(()) };
     let Some(id) = order["id"].as_str() else { return Ok(()) };
     let path = format!("/api/orders/{id}");
     let builder = user.get_request_builder(&GooseMethod::Get, &path)?.bearer_auth(&token);
-    let request = GooseRequest::builder().set_request_builder(builder).name("ordering: read").expect_status_code(200).build();
+    let request =
+        GooseRequest::builder().set_request_builder(builder).name("ordering: read").expect_status_code(200).build();
     send(user, request).await?;
     Ok(())
 }

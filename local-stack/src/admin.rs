@@ -100,12 +100,10 @@ fn cache_name(args: &[String]) -> Result<Option<String>, String> {
 
 /// `DescribeServerlessCaches`, one block of lines per cache.
 pub async fn describe_caches(client: &aws_sdk_elasticache::Client, name: Option<&str>) -> Result<String, String> {
-    let output = client
-        .describe_serverless_caches()
-        .set_serverless_cache_name(name.map(str::to_owned))
-        .send()
-        .await
-        .map_err(|err| format!("DescribeServerlessCaches failed: {}", aws_sdk_elasticache::error::DisplayErrorContext(&err)))?;
+    let output =
+        client.describe_serverless_caches().set_serverless_cache_name(name.map(str::to_owned)).send().await.map_err(
+            |err| format!("DescribeServerlessCaches failed: {}", aws_sdk_elasticache::error::DisplayErrorContext(&err)),
+        )?;
     let caches = output.serverless_caches();
     if caches.is_empty() {
         return Ok("no serverless cache found".into());
@@ -116,7 +114,9 @@ pub async fn describe_caches(client: &aws_sdk_elasticache::Client, name: Option<
 fn describe(cache: &ServerlessCache) -> String {
     let or_dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
     let endpoint = |endpoint: Option<&aws_sdk_elasticache::types::Endpoint>| match endpoint {
-        Some(endpoint) => format!("{}:{}", or_dash(endpoint.address()), endpoint.port().map_or("-".into(), |p| p.to_string())),
+        Some(endpoint) => {
+            format!("{}:{}", or_dash(endpoint.address()), endpoint.port().map_or("-".into(), |p| p.to_string()))
+        }
         None => "-".into(),
     };
     let limits = cache.cache_usage_limits();
@@ -184,7 +184,9 @@ mod tests {
         let request = http::Request::builder()
             .method("POST")
             .uri("https://elasticache.us-east-1.amazonaws.com/")
-            .body(SdkBody::from("Action=DescribeServerlessCaches&Version=2015-02-02&ServerlessCacheName=shop-prod-cache"))
+            .body(SdkBody::from(
+                "Action=DescribeServerlessCaches&Version=2015-02-02&ServerlessCacheName=shop-prod-cache",
+            ))
             .unwrap();
         let response = http::Response::builder().status(status).body(SdkBody::from(body)).unwrap();
         let replay = StaticReplayClient::new(vec![ReplayEvent::new(request, response)]);
@@ -201,7 +203,13 @@ mod tests {
     async fn the_cache_is_described_from_describe_serverless_caches() {
         let (client, replay) = client_answering(200, ANSWER);
         let report = describe_caches(&client, Some("shop-prod-cache")).await.unwrap();
-        replay.assert_requests_match(&["x-amz-date", "content-length", "content-type", "amz-sdk-invocation-id", "amz-sdk-request"]);
+        replay.assert_requests_match(&[
+            "x-amz-date",
+            "content-length",
+            "content-type",
+            "amz-sdk-invocation-id",
+            "amz-sdk-request",
+        ]);
         for expected in [
             "cache:           shop-prod-cache",
             "status:          available",

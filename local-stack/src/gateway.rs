@@ -18,12 +18,16 @@ use base64::engine::general_purpose::STANDARD;
 use http::request::Parts;
 use serde_json::{Map, Value, json};
 use shop::ApiError;
+use shop::App;
 use shop::http::{apply_standard_headers, preflight};
 use shop::routes::{Route, RouteMatch, match_route};
-use shop::App;
 
 /// Serves any request: route it, or answer 404 / 405 / 413 / CORS itself.
-pub async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+pub async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let (route, params) = match match_route(parts.method.as_str(), parts.uri.path()) {
@@ -50,7 +54,8 @@ pub async fn handle(State(app): State<Arc<App>>, ConnectInfo(peer): ConnectInfo<
     let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,
         Err(err) => {
-            let refused = ApiError::bad_request(format!("request cannot be represented as an API Gateway event: {err}"));
+            let refused =
+                ApiError::bad_request(format!("request cannot be represented as an API Gateway event: {err}"));
             return local_response(refused.to_response(), &app, &request_id);
         }
     };
@@ -91,12 +96,24 @@ fn to_event(
             cookies.extend(value.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
             continue;
         }
-        headers.entry(name.as_str().to_owned()).and_modify(|v| { v.push(','); v.push_str(value) }).or_insert_with(|| value.to_owned());
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(value)
+            })
+            .or_insert_with(|| value.to_owned());
     }
     let raw_query = parts.uri.query().unwrap_or("");
     let mut query: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query.entry(key.into_owned()).and_modify(|v| { v.push(','); v.push_str(&value) }).or_insert_with(|| value.into_owned());
+        query
+            .entry(key.into_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value)
+            })
+            .or_insert_with(|| value.into_owned());
     }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let mut event = json!({
@@ -132,7 +149,10 @@ fn to_event(
         fields.insert("queryStringParameters".into(), json!(query));
     }
     if !params.is_empty() {
-        fields.insert("pathParameters".into(), Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>()));
+        fields.insert(
+            "pathParameters".into(),
+            Value::Object(params.into_iter().map(|(k, v)| (k, Value::String(v))).collect::<Map<_, _>>()),
+        );
     }
     if !body.is_empty() {
         match std::str::from_utf8(body) {

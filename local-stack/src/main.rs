@@ -74,7 +74,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let app = Arc::new(app.with_observer(Arc::clone(&metrics) as Arc<dyn shop::metrics::RequestObserver>));
     // The asynchronous half, in process: the change feed (the outbox or the
     // table's stream), the consumers, the reservation expiry.
-    shop::events::local::spawn(Arc::clone(&app), Arc::clone(&metrics) as Arc<dyn shop::events::dispatch::DeliveryObserver>);
+    shop::events::local::spawn(
+        Arc::clone(&app),
+        Arc::clone(&metrics) as Arc<dyn shop::events::dispatch::DeliveryObserver>,
+    );
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;

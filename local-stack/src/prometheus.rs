@@ -125,7 +125,12 @@ impl PrometheusMetrics {
     pub fn render(&self) -> String {
         let registry = self.registry();
         let mut out = String::new();
-        header(&mut out, "shop_http_requests_total", "counter", "Requests answered, by route (its function), method and status.");
+        header(
+            &mut out,
+            "shop_http_requests_total",
+            "counter",
+            "Requests answered, by route (its function), method and status.",
+        );
         for ((function, method, status), count) in &registry.requests {
             let labels = format!("route=\"{}\",method=\"{}\",status=\"{status}\"", escape(function), escape(method));
             let _ = writeln!(out, "shop_http_requests_total{{{labels}}} {count}");
@@ -136,15 +141,22 @@ impl PrometheusMetrics {
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(histogram.counts) {
                 cumulative += count;
-                let _ = writeln!(out, "shop_http_request_duration_seconds_bucket{{{route},le=\"{bound}\"}} {cumulative}");
+                let _ =
+                    writeln!(out, "shop_http_request_duration_seconds_bucket{{{route},le=\"{bound}\"}} {cumulative}");
             }
-            let _ = writeln!(out, "shop_http_request_duration_seconds_bucket{{{route},le=\"+Inf\"}} {}", histogram.count);
+            let _ =
+                writeln!(out, "shop_http_request_duration_seconds_bucket{{{route},le=\"+Inf\"}} {}", histogram.count);
             let _ = writeln!(out, "shop_http_request_duration_seconds_sum{{{route}}} {}", histogram.sum);
             let _ = writeln!(out, "shop_http_request_duration_seconds_count{{{route}}} {}", histogram.count);
         }
         for metric in Metric::ALL {
             let name = format!("shop_{}_total", snake_case(metric.name()));
-            header(&mut out, &name, "counter", &format!("What the EMF metric {} counts (see the README's Metrics).", metric.name()));
+            header(
+                &mut out,
+                &name,
+                "counter",
+                &format!("What the EMF metric {} counts (see the README's Metrics).", metric.name()),
+            );
             let value = registry.business.get(metric.name()).copied().unwrap_or(0.0);
             let _ = writeln!(out, "{name} {value}");
         }
@@ -165,9 +177,15 @@ fn render_consumers(out: &mut String, published: u64, consumers: &BTreeMap<Strin
     for (consumer, stats) in consumers {
         let _ = writeln!(out, "shop_event_deliveries_total{{consumer=\"{}\"}} {}", escape(consumer), stats.delivered);
     }
-    header(out, "shop_event_delivery_failures_total", "counter", "Failed delivery attempts (each is retried), by consumer.");
+    header(
+        out,
+        "shop_event_delivery_failures_total",
+        "counter",
+        "Failed delivery attempts (each is retried), by consumer.",
+    );
     for (consumer, stats) in consumers {
-        let _ = writeln!(out, "shop_event_delivery_failures_total{{consumer=\"{}\"}} {}", escape(consumer), stats.failed);
+        let _ =
+            writeln!(out, "shop_event_delivery_failures_total{{consumer=\"{}\"}} {}", escape(consumer), stats.failed);
     }
     header(
         out,

@@ -54,7 +54,16 @@ const CATALOG: &[Range] = &[
     Range {
         category: "Books",
         description: "Fiction, non-fiction and reference",
-        adjectives: &["Illustrated", "Annotated", "Pocket", "Collected", "Hardcover", "First-Edition", "Abridged", "Complete"],
+        adjectives: &[
+            "Illustrated",
+            "Annotated",
+            "Pocket",
+            "Collected",
+            "Hardcover",
+            "First-Edition",
+            "Abridged",
+            "Complete",
+        ],
         nouns: &["Atlas", "Cookbook", "Novel", "Field Guide", "Anthology", "Biography"],
         cents: (599, 6_999),
     },
@@ -75,7 +84,16 @@ const CATALOG: &[Range] = &[
     Range {
         category: "Outdoors",
         description: "Camping, hiking and travel gear",
-        adjectives: &["Ultralight", "Waterproof", "Insulated", "Packable", "Reflective", "Thermal", "Windproof", "Trail"],
+        adjectives: &[
+            "Ultralight",
+            "Waterproof",
+            "Insulated",
+            "Packable",
+            "Reflective",
+            "Thermal",
+            "Windproof",
+            "Trail",
+        ],
         nouns: &["Tent", "Backpack", "Sleeping Bag", "Headlamp", "Water Bottle", "Jacket"],
         cents: (1_299, 49_999),
     },
@@ -90,7 +108,8 @@ const CATALOG: &[Range] = &[
 
 /// Runs the command; what to print.
 pub async fn run(config: &Config, store: &dyn Store) -> Result<String, String> {
-    if config.store == StoreKind::DynamoDb && !config.dynamodb_endpoint.as_deref().is_some_and(table::is_local_endpoint) {
+    if config.store == StoreKind::DynamoDb && !config.dynamodb_endpoint.as_deref().is_some_and(table::is_local_endpoint)
+    {
         return Err("refusing to seed a DynamoDB that is not on this machine: demo data is for local stores".into());
     }
     // One fixed seed: the same shop every time, so a top-up knows its names.
@@ -103,13 +122,15 @@ pub async fn run(config: &Config, store: &dyn Store) -> Result<String, String> {
     let admin_email = config.admin_emails.first().cloned().unwrap_or_else(|| DEFAULT_ADMIN.to_owned());
     let hasher = PasswordHasher::new();
     let new_admin = ensure_user(store, &hasher, &admin_email, "Demo Admin", ADMIN_PASSWORD, Role::Admin).await?;
-    let new_customer = ensure_user(store, &hasher, CUSTOMER, "Demo Customer", CUSTOMER_PASSWORD, Role::Customer).await?;
+    let new_customer =
+        ensure_user(store, &hasher, CUSTOMER, "Demo Customer", CUSTOMER_PASSWORD, Role::Customer).await?;
     let mut report = if created == (0, 0) && !new_admin && !new_customer {
         "The shop is already seeded: nothing was created.\n".to_owned()
     } else {
         format!("Seeded {} categories and {} products.\n", created.0, created.1)
     };
-    let password = |new: bool, password: &str| if new { password.to_owned() } else { "(unchanged; as first seeded)".into() };
+    let password =
+        |new: bool, password: &str| if new { password.to_owned() } else { "(unchanged; as first seeded)".into() };
     report.push_str(&format!("admin:    {admin_email} / {}\n", password(new_admin, ADMIN_PASSWORD)));
     report.push_str(&format!("customer: {CUSTOMER} / {}", password(new_customer, CUSTOMER_PASSWORD)));
     Ok(report)

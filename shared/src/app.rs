@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::domain::UserStatus;
 use crate::error::ApiError;
 use crate::handlers;
-use crate::metrics::{self, Metric, RequestObserver};
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token, compression};
+use crate::metrics::{self, Metric, RequestObserver};
 use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
 use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, StoreGate, deadline};
 use crate::routes::Route;
@@ -93,7 +93,8 @@ impl App {
             cache: CircuitBreaker::new("cache", config.breaker, config.metrics.clone()),
         };
         let store: Arc<dyn Store> = Arc::new(GuardedStore::new(store, Arc::clone(&breakers.store)));
-        let invalidations = GenerationalCache::new(Arc::new(GuardedCache::timed(Arc::clone(&cache), config.cache_timeout)));
+        let invalidations =
+            GenerationalCache::new(Arc::new(GuardedCache::timed(Arc::clone(&cache), config.cache_timeout)));
         let cache: Arc<dyn Cache> =
             Arc::new(GuardedCache::new(cache, Arc::clone(&breakers.cache), config.cache_timeout));
         App {
@@ -239,7 +240,11 @@ impl App {
         }
     }
 
-    async fn authorize_then_dispatch(&self, route: &'static Route, request: Request) -> Result<Response<Body>, ApiError> {
+    async fn authorize_then_dispatch(
+        &self,
+        route: &'static Route,
+        request: Request,
+    ) -> Result<Response<Body>, ApiError> {
         let caller = self.authorize(route.access, &request).await?;
         handlers::dispatch(self, route.id, caller, request).await
     }
@@ -261,8 +266,7 @@ impl App {
     /// The caller of a protected route: 401 for a missing, malformed, badly
     /// signed, expired or revoked token.
     async fn authenticate(&self, request: &Request) -> Result<Principal, ApiError> {
-        let token = bearer_token(request)
-            .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
+        let token = bearer_token(request).ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
         let claims = self.tokens.verify(token).map_err(|err| {
             ApiError::Unauthorized(match err {
                 TokenError::Expired => "token has expired".into(),

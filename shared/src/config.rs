@@ -232,9 +232,7 @@ impl Config {
             rate_limit,
             admin_emails: var("ADMIN_EMAILS")
                 .filter(|_| !in_lambda)
-                .map(|list| {
-                    list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect()
-                })
+                .map(|list| list.split(',').map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()).collect())
                 .unwrap_or_default(),
             login_failures_max: number(&var, "LOGIN_FAILURES_MAX", 10, 1)?,
             login_failures_window: Duration::from_secs(number(&var, "LOGIN_FAILURES_WINDOW_SECONDS", 900, 1)?),
@@ -275,7 +273,9 @@ impl Config {
             dynamodb_consumed_capacity: match var("DYNAMODB_CONSUMED_CAPACITY").as_deref() {
                 None | Some("off") => false,
                 Some("on") => true,
-                Some(other) => return Err(invalid("DYNAMODB_CONSUMED_CAPACITY", format!("`{other}` is not `on` or `off`"))),
+                Some(other) => {
+                    return Err(invalid("DYNAMODB_CONSUMED_CAPACITY", format!("`{other}` is not `on` or `off`")));
+                }
             },
             in_lambda,
         })
@@ -284,14 +284,16 @@ impl Config {
 
 /// DynamoDB's rule for table names: refused at start, not by every request.
 fn is_table_name(name: &str) -> bool {
-    (3..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    (3..=255).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// `info`, or comma-separated `level` / `target=level` items.
 fn is_log_filter(filter: &str) -> bool {
     const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
     filter.split(',').all(|item| {
-        let level = item.rsplit_once('=').map_or(item, |(target, level)| if target.trim().is_empty() { "" } else { level });
+        let level =
+            item.rsplit_once('=').map_or(item, |(target, level)| if target.trim().is_empty() { "" } else { level });
         LEVELS.contains(&level.trim().to_ascii_lowercase().as_str())
     })
 }
@@ -308,9 +310,7 @@ fn number(
     min: u64,
 ) -> Result<u64, ConfigError> {
     let Some(raw) = var(name) else { return Ok(default) };
-    let value: u64 = raw
-        .parse()
-        .map_err(|_| invalid(name, format!("`{raw}` is not a non-negative integer")))?;
+    let value: u64 = raw.parse().map_err(|_| invalid(name, format!("`{raw}` is not a non-negative integer")))?;
     if value < min {
         return Err(invalid(name, format!("must be at least {min}")));
     }
@@ -323,8 +323,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -415,11 +414,18 @@ mod tests {
         let config = config_from(&[]).unwrap();
         assert_eq!(config.webhook_retry_schedule.attempts(), 7);
         assert!(!config.webhook_allow_insecure_urls);
-        let fast = config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,2"), ("WEBHOOK_ALLOW_INSECURE_URLS", "true")]).unwrap();
+        let fast =
+            config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,2"), ("WEBHOOK_ALLOW_INSECURE_URLS", "true")]).unwrap();
         assert_eq!(fast.webhook_retry_schedule.attempts(), 3);
         assert!(fast.webhook_target_policy().allow_insecure);
-        assert_eq!(config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,x")]).unwrap_err().name, "WEBHOOK_RETRY_SCHEDULE_SECONDS");
-        assert_eq!(config_from(&[("WEBHOOK_ALLOW_INSECURE_URLS", "yes")]).unwrap_err().name, "WEBHOOK_ALLOW_INSECURE_URLS");
+        assert_eq!(
+            config_from(&[("WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,x")]).unwrap_err().name,
+            "WEBHOOK_RETRY_SCHEDULE_SECONDS"
+        );
+        assert_eq!(
+            config_from(&[("WEBHOOK_ALLOW_INSECURE_URLS", "yes")]).unwrap_err().name,
+            "WEBHOOK_ALLOW_INSECURE_URLS"
+        );
     }
 
     #[test]

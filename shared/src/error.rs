@@ -122,9 +122,7 @@ impl ApiError {
             }
             _ => {}
         }
-        builder
-            .body(Body::Text(body.to_string()))
-            .expect("a response built from valid static parts")
+        builder.body(Body::Text(body.to_string())).expect("a response built from valid static parts")
     }
 }
 

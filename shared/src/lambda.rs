@@ -54,7 +54,8 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
                         async move {
                             let mapping = app.config.event_mapping();
                             let response =
-                                workers::publish_batch(&batch.payload, &mapping, sink.as_ref(), &app.config.metrics).await;
+                                workers::publish_batch(&batch.payload, &mapping, sink.as_ref(), &app.config.metrics)
+                                    .await;
                             Ok::<_, lambda_http::Error>(response)
                         }
                     },
@@ -82,7 +83,11 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
                 let deliverer = Arc::new(crate::webhooks::Deliverer::from_app(&app)?);
                 lambda_runtime::run(lambda_runtime::service_fn(move |batch: LambdaEvent<workers::QueueBatch>| {
                     let (queue, deliverer) = (Arc::clone(&queue), Arc::clone(&deliverer));
-                    async move { Ok::<_, lambda_http::Error>(workers::deliver_batch(&deliverer, queue.as_ref(), &batch.payload).await) }
+                    async move {
+                        Ok::<_, lambda_http::Error>(
+                            workers::deliver_batch(&deliverer, queue.as_ref(), &batch.payload).await,
+                        )
+                    }
                 }))
                 .await
             }
@@ -94,7 +99,9 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
                 let app = Arc::clone(&app);
                 async move {
                     let sweep = workers::expire(&app, time::OffsetDateTime::now_utc()).await?;
-                    Ok::<_, lambda_http::Error>(serde_json::json!({"expired": sweep.expired, "lostRaces": sweep.lost_races}))
+                    Ok::<_, lambda_http::Error>(
+                        serde_json::json!({"expired": sweep.expired, "lostRaces": sweep.lost_races}),
+                    )
                 }
             }))
             .await

@@ -144,7 +144,14 @@ impl Recorded {
 /// Prometheus registry. Lambda has none (its EMF lines are the metrics
 /// path, and API Gateway counts requests per route itself).
 pub trait RequestObserver: Send + Sync {
-    fn observe(&self, function: &'static str, method: &str, status: u16, latency: std::time::Duration, recorded: &Recorded);
+    fn observe(
+        &self,
+        function: &'static str,
+        method: &str,
+        status: u16,
+        latency: std::time::Duration,
+        recorded: &Recorded,
+    );
 }
 
 tokio::task_local! {

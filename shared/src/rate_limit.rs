@@ -187,10 +187,7 @@ mod tests {
     use async_trait::async_trait;
 
     fn limiter(cache: Arc<dyn Cache>) -> RateLimiter {
-        RateLimiter::new(
-            cache,
-            RateLimitConfig { window: Duration::from_secs(60), general_max: 3, auth_max: 2 },
-        )
+        RateLimiter::new(cache, RateLimitConfig { window: Duration::from_secs(60), general_max: 3, auth_max: 2 })
     }
 
     #[tokio::test]

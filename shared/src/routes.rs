@@ -119,7 +119,13 @@ pub static ROUTES: &[Route] = &[
     route(RouteId::WebhooksList, "GET", "/api/webhooks", "webhooks-list", Access::Admin),
     route(RouteId::WebhooksGet, "GET", "/api/webhooks/{id}", "webhooks-get", Access::Admin),
     route(RouteId::WebhooksDelete, "DELETE", "/api/webhooks/{id}", "webhooks-delete", Access::Admin),
-    route(RouteId::WebhooksRotateSecret, "POST", "/api/webhooks/{id}/rotate-secret", "webhooks-rotate-secret", Access::Admin),
+    route(
+        RouteId::WebhooksRotateSecret,
+        "POST",
+        "/api/webhooks/{id}/rotate-secret",
+        "webhooks-rotate-secret",
+        Access::Admin,
+    ),
     route(RouteId::WebhooksDeliveries, "GET", "/api/webhooks/{id}/deliveries", "webhooks-deliveries", Access::Admin),
     route(RouteId::DocsPage, "GET", "/docs", "docs-page", Access::Public),
     route(RouteId::OpenApiDocument, "GET", "/openapi.yaml", "openapi-document", Access::Public),
@@ -133,9 +139,14 @@ pub fn by_function(name: &str) -> Option<&'static Route> {
 /// What the table says about a method and path.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch {
-    Found { route: &'static Route, params: HashMap<String, String> },
+    Found {
+        route: &'static Route,
+        params: HashMap<String, String>,
+    },
     /// The path exists with other methods.
-    MethodNotAllowed { allowed: Vec<&'static str> },
+    MethodNotAllowed {
+        allowed: Vec<&'static str>,
+    },
     NotFound,
 }
 

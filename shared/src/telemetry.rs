@@ -11,7 +11,8 @@ use crate::config::{Config, LogFormat};
 /// `LOG_LEVEL` takes `info`, or per-target levels like `shop=debug,warn`
 /// (`Targets` syntax: no regex engine in the Lambda binaries).
 pub fn init(config: &Config) {
-    let filter: Targets = config.log_level.parse().unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
+    let filter: Targets =
+        config.log_level.parse().unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let builder = tracing_subscriber::fmt().with_writer(std::io::stdout);
     let _ = match config.log_format {
         LogFormat::Json => builder

@@ -76,7 +76,12 @@ pub struct BusEvent {
 }
 
 /// `events-publish`: one batch of stream records onto `sink`.
-pub async fn publish_batch(batch: &StreamEvent, mapping: &Mapping, sink: &dyn EventSink, metrics: &MetricsSink) -> BatchResponse {
+pub async fn publish_batch(
+    batch: &StreamEvent,
+    mapping: &Mapping,
+    sink: &dyn EventSink,
+    metrics: &MetricsSink,
+) -> BatchResponse {
     let published = publish(batch, mapping, sink).await;
     if published.events > 0 {
         metrics.publish_event_metric("events-publish", EventMetric::EventsPublished, published.events as f64);
@@ -141,7 +146,11 @@ pub async fn deliver_batch(deliverer: &Deliverer, queue: &dyn DeliveryQueue, bat
     });
     let failed = futures::future::join_all(runs).await;
     BatchResponse {
-        batch_item_failures: failed.into_iter().flatten().map(|item_identifier| ItemFailure { item_identifier }).collect(),
+        batch_item_failures: failed
+            .into_iter()
+            .flatten()
+            .map(|item_identifier| ItemFailure { item_identifier })
+            .collect(),
     }
 }
 

@@ -4,10 +4,10 @@ mod common;
 
 use std::sync::Arc;
 
+use shop::domain::catalog::MAX_STOCK;
 use shop::domain::{
     Category, CategoryName, Description, Money, Product, ProductId, ProductName, ProductQuery, SearchTerms, StockChange,
 };
-use shop::domain::catalog::MAX_STOCK;
 use shop::store::{ProductUpdate, Store, StoreError};
 use time::OffsetDateTime;
 
@@ -140,7 +140,12 @@ async fn paging_returns_every_match_exactly_once_in_order(store: Arc<dyn Store>)
     let queries = [
         ProductQuery::default(),
         ProductQuery { category: Some("electronics".into()), ..Default::default() },
-        ProductQuery { category: Some("electronics".into()), min_price: money(750), max_price: money(1250), ..Default::default() },
+        ProductQuery {
+            category: Some("electronics".into()),
+            min_price: money(750),
+            max_price: money(1250),
+            ..Default::default()
+        },
         ProductQuery { min_price: money(1000), ..Default::default() },
         ProductQuery { max_price: money(750), in_stock: Some(true), ..Default::default() },
         ProductQuery { in_stock: Some(false), ..Default::default() },

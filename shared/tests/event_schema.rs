@@ -108,7 +108,8 @@ fn every_event_type_the_code_makes_validates_against_the_schema() {
 #[test]
 fn the_schema_names_exactly_the_codes_types_and_refuses_what_it_does_not_describe() {
     let schema = schema();
-    let listed: Vec<&str> = schema["properties"]["type"]["enum"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        schema["properties"]["type"]["enum"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert_eq!(listed, EventType::ALL.map(EventType::as_str));
     let validator = jsonschema::validator_for(&schema).unwrap();
     for event in every_kind_of_event() {
@@ -116,7 +117,8 @@ fn the_schema_names_exactly_the_codes_types_and_refuses_what_it_does_not_describ
         extra["data"]["surprise"] = Value::from(1);
         assert!(!validator.is_valid(&extra), "{}: an undeclared field passes", event.event_type());
         let mut retyped = serde_json::to_value(&event).unwrap();
-        retyped["type"] = Value::from(if event.event_type() == EventType::OrderPlaced { "user.registered" } else { "order.placed" });
+        retyped["type"] =
+            Value::from(if event.event_type() == EventType::OrderPlaced { "user.registered" } else { "order.placed" });
         assert!(!validator.is_valid(&retyped), "{}: data of another type passes", event.event_type());
     }
 }

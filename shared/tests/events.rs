@@ -30,7 +30,9 @@ impl Harness {
     /// `admin`: an email that registers as admin.
     fn with_admin(admin: Option<&str>) -> Self {
         let admin = admin.map(str::to_owned);
-        Self::with_config(Config::from_lookup(|name| if name == "ADMIN_EMAILS" { admin.clone() } else { None }).unwrap())
+        Self::with_config(
+            Config::from_lookup(|name| if name == "ADMIN_EMAILS" { admin.clone() } else { None }).unwrap(),
+        )
     }
 
     /// A handler harness with the configuration `variables` give.
@@ -54,7 +56,8 @@ impl Harness {
 
     /// Like `send`, with the `{id}` path parameter swapped in when given.
     async fn send_for(&self, function: &str, token: Option<&str>, id: Option<&str>) -> (u16, Value) {
-        let replacements: Vec<(&str, &str)> = id.map(|id| vec![(SAMPLE_PRODUCT_ID, id), (SAMPLE_ORDER_ID, id)]).unwrap_or_default();
+        let replacements: Vec<(&str, &str)> =
+            id.map(|id| vec![(SAMPLE_PRODUCT_ID, id), (SAMPLE_ORDER_ID, id)]).unwrap_or_default();
         self.send_replacing(function, token, &replacements).await
     }
 
@@ -149,7 +152,10 @@ async fn the_catalog_sample_events_walk_through_create_read_update_delete() {
 
     let (status, updated) = harness.send_for("products-update", Some(token), Some(id)).await;
     assert_eq!(status, 200, "{updated}");
-    assert_eq!((updated["price"].clone(), updated["stock"].clone()), (serde_json::json!(1199.99), serde_json::json!(35)));
+    assert_eq!(
+        (updated["price"].clone(), updated["stock"].clone()),
+        (serde_json::json!(1199.99), serde_json::json!(35))
+    );
 
     let (status, listed) = harness.send("products-list", None).await;
     assert_eq!(status, 200, "{listed}");
@@ -196,8 +202,17 @@ async fn the_order_sample_events_place_read_and_cancel_an_order() {
 async fn the_sample_events_placeholder_token_is_refused() {
     let harness = Harness::new();
     for function in [
-        "auth-profile-get", "auth-profile-update", "auth-logout", "categories-create", "products-create",
-        "products-update", "products-delete", "orders-create", "orders-list", "orders-get", "orders-items",
+        "auth-profile-get",
+        "auth-profile-update",
+        "auth-logout",
+        "categories-create",
+        "products-create",
+        "products-update",
+        "products-delete",
+        "orders-create",
+        "orders-list",
+        "orders-get",
+        "orders-items",
         "orders-update-status",
     ] {
         let (status, body) = harness.send(function, None).await;
@@ -275,7 +290,11 @@ async fn every_route_admits_exactly_the_callers_its_access_declares() {
             };
             if admitted {
                 let refused_or_failed = [401, 403].contains(&status) || status >= 500;
-                assert!(!refused_or_failed, "{name} ({}) did not serve a {caller}: {status} {body}", route.access.as_str());
+                assert!(
+                    !refused_or_failed,
+                    "{name} ({}) did not serve a {caller}: {status} {body}",
+                    route.access.as_str()
+                );
             } else {
                 let expected = if user.is_none() { 401 } else { 403 };
                 assert_eq!(status, expected, "{name} ({}) for a {caller}: {body}", route.access.as_str());
@@ -376,7 +395,14 @@ async fn the_api_reference_page_and_its_document_are_served_from_the_sample_even
 struct StoreWaits(std::sync::Mutex<Vec<(u16, std::time::Duration)>>);
 
 impl shop::metrics::RequestObserver for StoreWaits {
-    fn observe(&self, _: &'static str, _: &str, status: u16, _: std::time::Duration, recorded: &shop::metrics::Recorded) {
+    fn observe(
+        &self,
+        _: &'static str,
+        _: &str,
+        status: u16,
+        _: std::time::Duration,
+        recorded: &shop::metrics::Recorded,
+    ) {
         self.0.lock().unwrap().push((status, recorded.1.store));
     }
 }

@@ -4,10 +4,10 @@ mod common;
 
 use std::sync::Arc;
 
+use shop::domain::Role;
 use shop::domain::{
     CategoryName, Description, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId,
 };
-use shop::domain::Role;
 use shop::events::Actor;
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -166,10 +166,14 @@ async fn orders_list_newest_first_per_user_and_per_status(store: Arc<dyn Store>)
 async fn an_idempotency_key_replays_its_response_and_refuses_another_body(store: Arc<dyn Store>) {
     let fork = stocked(&store, "Fork", 100, 5).await;
     let user = UserId::new();
-    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap() else {
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap()
+    else {
         panic!("first claim")
     };
-    assert_eq!(store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap(), IdempotencyClaim::InProgress);
+    assert_eq!(
+        store.claim_idempotency_key(user, "key-1", "body-a", now()).await.unwrap(),
+        IdempotencyClaim::InProgress
+    );
     assert_eq!(store.claim_idempotency_key(user, "key-1", "body-b", now()).await.unwrap(), IdempotencyClaim::Mismatch);
     let order = order_of(user, &[(&fork, 1)]);
     store.place_order(&order, Some((&ticket, "{\"id\":1}"))).await.unwrap();
@@ -177,28 +181,40 @@ async fn an_idempotency_key_replays_its_response_and_refuses_another_body(store:
     assert_eq!(replay, IdempotencyClaim::Replay { status: 201, body: "{\"id\":1}".into() });
     assert_eq!(store.claim_idempotency_key(user, "key-1", "body-b", now()).await.unwrap(), IdempotencyClaim::Mismatch);
     // Keys are per user, and expire.
-    assert!(matches!(store.claim_idempotency_key(UserId::new(), "key-1", "x", now()).await.unwrap(), IdempotencyClaim::Acquired(_)));
+    assert!(matches!(
+        store.claim_idempotency_key(UserId::new(), "key-1", "x", now()).await.unwrap(),
+        IdempotencyClaim::Acquired(_)
+    ));
     let tomorrow = now() + Duration::hours(25);
-    assert!(matches!(store.claim_idempotency_key(user, "key-1", "body-b", tomorrow).await.unwrap(), IdempotencyClaim::Acquired(_)));
+    assert!(matches!(
+        store.claim_idempotency_key(user, "key-1", "body-b", tomorrow).await.unwrap(),
+        IdempotencyClaim::Acquired(_)
+    ));
 }
 
 async fn a_released_or_abandoned_claim_can_be_taken(store: Arc<dyn Store>) {
     let user = UserId::new();
-    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap() else {
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap()
+    else {
         panic!()
     };
     store.release_idempotency_key(&ticket).await.unwrap();
-    let IdempotencyClaim::Acquired(_abandoned) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap() else {
+    let IdempotencyClaim::Acquired(_abandoned) = store.claim_idempotency_key(user, "k", "body", now()).await.unwrap()
+    else {
         panic!("released key is free")
     };
     let later = now() + Duration::seconds(31);
-    assert!(matches!(store.claim_idempotency_key(user, "k", "body", later).await.unwrap(), IdempotencyClaim::Acquired(_)));
+    assert!(matches!(
+        store.claim_idempotency_key(user, "k", "body", later).await.unwrap(),
+        IdempotencyClaim::Acquired(_)
+    ));
 }
 
 async fn a_failed_order_leaves_the_key_claimed_but_unanswered(store: Arc<dyn Store>) {
     let knife = stocked(&store, "Knife", 100, 0).await;
     let user = UserId::new();
-    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k2", "body", now()).await.unwrap() else {
+    let IdempotencyClaim::Acquired(ticket) = store.claim_idempotency_key(user, "k2", "body", now()).await.unwrap()
+    else {
         panic!()
     };
     let result = store.place_order(&order_of(user, &[(&knife, 1)]), Some((&ticket, "{}"))).await;

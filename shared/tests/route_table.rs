@@ -83,7 +83,11 @@ fn every_route_has_exactly_one_template_function_with_its_method_and_path() {
         assert_eq!(event["Properties"]["Method"].as_str(), Some(route.method), "{name}");
         assert_eq!(event["Properties"]["Path"].as_str(), Some(route.path), "{name}");
         assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
-        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some(format!("./{}", route.package()).as_str()), "{name}");
+        assert_eq!(
+            function["Properties"]["CodeUri"].as_str(),
+            Some(format!("./{}", route.package()).as_str()),
+            "{name}"
+        );
     }
     assert_eq!(functions.len(), ROUTES.len() + WORKERS.len(), "the template has functions neither table has");
 }
@@ -128,7 +132,8 @@ fn assert_own_dead_letter_queue(name: &str, function: &Value, properties: &Value
     let destination = &function["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
     assert_eq!(destination["Type"], Value::from("SQS"), "{name}: an on-failure destination");
     assert_eq!(format!("{:?}", untag(&destination["Destination"])), rule_queue, "{name}: one dead-letter queue");
-    let queue = untag(&properties["DeadLetterConfig"]["Arn"]).as_str().unwrap_or_default().trim_end_matches(".Arn").to_owned();
+    let queue =
+        untag(&properties["DeadLetterConfig"]["Arn"]).as_str().unwrap_or_default().trim_end_matches(".Arn").to_owned();
     assert!(queue.starts_with(&name.replace("Function", "")), "{name}: its own queue, not {queue}");
 }
 
@@ -171,7 +176,10 @@ fn every_worker_has_one_template_function_with_its_trigger_and_a_failure_destina
                 // The queue hands jobs that keep failing to run to a DLQ.
                 let queue = untag(&properties["Queue"]).as_str().unwrap().trim_end_matches(".Arn").to_owned();
                 let redrive = &resources[queue.as_str()]["Properties"]["RedrivePolicy"];
-                assert!(untag(&redrive["deadLetterTargetArn"]).as_str().is_some(), "{name}: {queue} has a dead-letter queue");
+                assert!(
+                    untag(&redrive["deadLetterTargetArn"]).as_str().is_some(),
+                    "{name}: {queue} has a dead-letter queue"
+                );
                 assert!(redrive["maxReceiveCount"].as_u64().is_some(), "{name}: {queue} redrives");
             }
         }

@@ -115,7 +115,8 @@ async fn users_are_listed_newest_first_by_prefix_and_role(store: Arc<dyn Store>)
         created.push(user);
     }
     let ids = |users: &[User]| users.iter().map(|user| user.id).collect::<Vec<_>>();
-    let list = |prefix: Option<&str>, role, limit, after| UserQuery { prefix: prefix.map(str::to_owned), role, limit, after };
+    let list =
+        |prefix: Option<&str>, role, limit, after| UserQuery { prefix: prefix.map(str::to_owned), role, limit, after };
     let all = store.list_users(&list(None, None, 10, None)).await.unwrap();
     let newest_first: Vec<UserId> = created.iter().rev().map(|user| user.id).collect();
     assert_eq!(ids(&all.items), newest_first, "{}", store.kind());

@@ -15,7 +15,8 @@ use shop::events::{Event, SCHEMA_VERSION};
 use shop::store::{Store, StoreError};
 use shop::webhooks::signing::sign;
 use shop::webhooks::{
-    AttemptState, Deliverer, DeliveryAttempt, EventFilter, Job, Next, RetrySchedule, TargetPolicy, Webhook, WebhookSecret,
+    AttemptState, Deliverer, DeliveryAttempt, EventFilter, Job, Next, RetrySchedule, TargetPolicy, Webhook,
+    WebhookSecret,
 };
 use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,10 +90,16 @@ async fn the_cap_holds_under_concurrent_creates_and_frees_on_delete(store: Arc<d
     assert_eq!(made.len(), 3, "{results:?}");
     for result in &results {
         // A transaction conflict may also refuse one; never a fourth.
-        assert!(matches!(result, Ok(_) | Err(StoreError::LimitReached(3)) | Err(StoreError::Unavailable(_))), "{result:?}");
+        assert!(
+            matches!(result, Ok(_) | Err(StoreError::LimitReached(3)) | Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
     }
     assert_eq!(store.webhooks().await.unwrap().len(), 3);
-    assert!(matches!(store.create_webhook(&webhook("https://late.example.com/"), 3).await, Err(StoreError::LimitReached(3))));
+    assert!(matches!(
+        store.create_webhook(&webhook("https://late.example.com/"), 3).await,
+        Err(StoreError::LimitReached(3))
+    ));
     store.delete_webhook(made[0]).await.unwrap();
     store.create_webhook(&webhook("https://late.example.com/"), 3).await.unwrap();
 }
@@ -168,7 +175,11 @@ async fn receiver(statuses: &'static [u16]) -> Receiver {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let length = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
                         .unwrap_or(0);
                     if buffer.len() >= end + 4 + length {
                         break;
@@ -193,7 +204,8 @@ fn header<'a>(request: &'a str, name: &str) -> &'a str {
 }
 
 fn deliverer(store: &Arc<dyn Store>, schedule: &str) -> Deliverer {
-    Deliverer::new(Arc::clone(store), RetrySchedule::parse(schedule).unwrap(), TargetPolicy { allow_insecure: true }).unwrap()
+    Deliverer::new(Arc::clone(store), RetrySchedule::parse(schedule).unwrap(), TargetPolicy { allow_insecure: true })
+        .unwrap()
 }
 
 /// Runs `job` as a queue would, without waiting for `not_before`.
@@ -232,7 +244,10 @@ async fn a_failed_attempt_is_retried_signed_alike_and_logged(store: Arc<dyn Stor
     let log = store.deliveries(subscription.id, 10, None).await.unwrap().items;
     let states: Vec<(u32, Option<u16>, AttemptState, bool)> =
         log.iter().map(|a| (a.attempt, a.status, a.state, a.next_retry_at.is_some())).collect();
-    assert_eq!(states, vec![(2, Some(204), AttemptState::Delivered, false), (1, Some(500), AttemptState::Retrying, true)]);
+    assert_eq!(
+        states,
+        vec![(2, Some(204), AttemptState::Delivered, false), (1, Some(500), AttemptState::Retrying, true)]
+    );
 }
 
 async fn the_last_failure_is_dead_lettered_and_an_unsubscribe_stops_retries(store: Arc<dyn Store>) {
@@ -267,7 +282,13 @@ async fn a_rotated_subscription_is_signed_with_both_secrets(store: Arc<dyn Store
     let new = WebhookSecret::generate();
     store.rotate_webhook_secret(subscription.id, &new, OffsetDateTime::now_utc() + Duration::hours(24)).await.unwrap();
     let event = event();
-    assert_eq!(deliverer(&store, "1").run(Job::first(subscription.id, event.clone(), OffsetDateTime::now_utc())).await.unwrap(), Next::Done);
+    assert_eq!(
+        deliverer(&store, "1")
+            .run(Job::first(subscription.id, event.clone(), OffsetDateTime::now_utc()))
+            .await
+            .unwrap(),
+        Next::Done
+    );
     let request = receiver.requests.lock().unwrap()[0].clone();
     let timestamp: i64 = header(&request, "webhook-timestamp").parse().unwrap();
     let body = request.split_once("\r\n\r\n").unwrap().1.as_bytes();
@@ -286,7 +307,8 @@ async fn refused_and_unreachable_targets_are_logged_attempts(store: Arc<dyn Stor
     let metadata = webhook("http://169.254.169.254/latest/meta-data/");
     for subscription in [&unreachable, &metadata] {
         store.create_webhook(subscription, 25).await.unwrap();
-        let next = deliverer(&store, "1").run(Job::first(subscription.id, event(), OffsetDateTime::now_utc())).await.unwrap();
+        let next =
+            deliverer(&store, "1").run(Job::first(subscription.id, event(), OffsetDateTime::now_utc())).await.unwrap();
         assert!(matches!(next, Next::Later(_)), "{next:?}");
         let logged = store.deliveries(subscription.id, 1, None).await.unwrap().items.remove(0);
         assert_eq!((logged.status, logged.state), (None, AttemptState::Retrying));

@@ -5,15 +5,15 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use shop::cache::memory::MemoryCache;
 use shop::cache::generational::Lookup;
+use shop::cache::memory::MemoryCache;
 use shop::domain::{Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId};
 use shop::events::consumers::by_name;
 use shop::events::stream::{EventSink, StreamEvent};
 use shop::events::{Event, EventType, Mapping};
 use shop::metrics::MetricsSink;
-use shop::store::embedded::EmbeddedStore;
 use shop::store::EventQuery;
+use shop::store::embedded::EmbeddedStore;
 use shop::webhooks::{Deliverer, DeliveryQueue, EventFilter, FanOut, Job, QueueError, Webhook, WebhookSecret};
 use shop::workers::{self, BusEvent, QueueBatch};
 use shop::{App, Config};
@@ -30,7 +30,8 @@ struct Harness {
 }
 
 fn harness(variables: &[(&str, &str)]) -> Harness {
-    let config = Config::from_lookup(|name| variables.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())).unwrap();
+    let config =
+        Config::from_lookup(|name| variables.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
     let app = App::new(config, store, Arc::new(MemoryCache::new()), b"workers-test-secret-workers-test-secret");
@@ -118,7 +119,8 @@ async fn events_record_keeps_the_sample_event_once_however_often_it_comes() {
 async fn events_invalidate_cache_makes_the_products_cached_page_a_miss() {
     let h = harness(&[]);
     let event: BusEvent = sample("events-invalidate-cache");
-    let serde_json::Value::String(product_id) = serde_json::to_value(&event.detail).unwrap()["data"]["productId"].clone()
+    let serde_json::Value::String(product_id) =
+        serde_json::to_value(&event.detail).unwrap()["data"]["productId"].clone()
     else {
         panic!("no product id")
     };
@@ -151,11 +153,17 @@ async fn orders_expire_moves_old_pending_orders_to_expired_and_leaves_the_rest()
     let order_at = |age: Duration| {
         let at = now - age;
         let ms = u64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap();
-        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000));
+        let id =
+            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000));
         Order {
             id: OrderId(id),
             user_id: UserId::new(),
-            items: vec![OrderItem { product_id: product.id, product_name: "Rake".into(), quantity: 2, price_minor: 1000 }],
+            items: vec![OrderItem {
+                product_id: product.id,
+                product_name: "Rake".into(),
+                quantity: 2,
+                price_minor: 1000,
+            }],
             total_amount: Money::from_minor(2000),
             status: OrderStatus::Pending,
             created_at: at,
@@ -214,7 +222,11 @@ fn subscription(id: uuid::Uuid, url: &str, events: EventFilter) -> Webhook {
 async fn webhooks_fanout_queues_one_job_per_subscription_matching_the_sample_event() {
     let h = harness(&[]);
     let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
-    let filters = [EventFilter::All, EventFilter::Only(vec![EventType::OrderPlaced]), EventFilter::Only(vec![EventType::ProductCreated])];
+    let filters = [
+        EventFilter::All,
+        EventFilter::Only(vec![EventType::OrderPlaced]),
+        EventFilter::Only(vec![EventType::ProductCreated]),
+    ];
     for (id, events) in ids.iter().zip(filters) {
         h.app.store.create_webhook(&subscription(*id, "https://hooks.example.com/", events), 25).await.unwrap();
     }
@@ -244,13 +256,20 @@ async fn webhooks_deliver_runs_the_sample_batch_and_names_only_messages_that_cou
     // is named.
     let job: Job = serde_json::from_str(&batch.records[0].body).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    h.app.store.create_webhook(&subscription(job.webhook_id, &format!("http://{closed}/hook"), EventFilter::All), 25).await.unwrap();
+    h.app
+        .store
+        .create_webhook(&subscription(job.webhook_id, &format!("http://{closed}/hook"), EventFilter::All), 25)
+        .await
+        .unwrap();
     let mut unreadable = batch.records[0].clone();
     unreadable.message_id = "unreadable".into();
     unreadable.body = "{\"webhookId\": 1}".into();
     batch.records.push(unreadable);
     let response = workers::deliver_batch(&deliverer, &queue, &batch).await;
-    assert_eq!(serde_json::to_value(&response).unwrap(), serde_json::json!({"batchItemFailures": [{"itemIdentifier": "unreadable"}]}));
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "unreadable"}]})
+    );
     let queued = queue.queued.lock().unwrap().clone();
     assert_eq!(queued.len(), 1);
     assert_eq!((queued[0].webhook_id, queued[0].attempt), (job.webhook_id, 2));

@@ -188,7 +188,11 @@ async fn a_new_password_needs_the_current_one() {
     let app = TestApp::spawn().await;
     let (token, user) = app.signed_up_customer().await;
     let email = user["email"].as_str().unwrap();
-    let missing = expect_error(app.update_profile(&token, json!({"password": "brand new secret"})).await, StatusCode::BAD_REQUEST).await;
+    let missing = expect_error(
+        app.update_profile(&token, json!({"password": "brand new secret"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert!(missing["details"]["currentPassword"].is_string(), "{missing}");
     let wrong = json!({"password": "brand new secret", "currentPassword": "not it at all"});
     expect_error(app.update_profile(&token, wrong).await, StatusCode::UNAUTHORIZED).await;

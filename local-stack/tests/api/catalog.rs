@@ -68,7 +68,8 @@ async fn product_writes_need_an_admin() {
 #[tokio::test]
 async fn a_product_keeps_exact_prices_and_the_category_spelling() {
     let (app, admin) = catalog_app().await;
-    let body = json!({"name": "  Rust in Action ", "description": "A book.", "price": 0.29, "category": "books", "stock": 3});
+    let body =
+        json!({"name": "  Rust in Action ", "description": "A book.", "price": 0.29, "category": "books", "stock": 3});
     let response = app.create_product(&admin, body).await;
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let product = expect_status(response, StatusCode::CREATED).await;
@@ -90,7 +91,10 @@ async fn every_invalid_product_field_is_named() {
     let cases = [
         (json!({"name": "", "price": 1, "category": "Books", "stock": 1}), "name"),
         (json!({"name": "x".repeat(201), "price": 1, "category": "Books", "stock": 1}), "name"),
-        (json!({"name": "A", "description": "d".repeat(5001), "price": 1, "category": "Books", "stock": 1}), "description"),
+        (
+            json!({"name": "A", "description": "d".repeat(5001), "price": 1, "category": "Books", "stock": 1}),
+            "description",
+        ),
         (json!({"name": "A", "price": 0, "category": "Books", "stock": 1}), "price"),
         (json!({"name": "A", "price": -5, "category": "Books", "stock": 1}), "price"),
         (json!({"name": "A", "price": 1.999, "category": "Books", "stock": 1}), "price"),
@@ -152,7 +156,9 @@ async fn an_update_changes_only_what_it_names() {
     for field in ["name", "description", "category", "stock", "createdAt"] {
         assert_eq!(updated[field], product[field], "{field}");
     }
-    let moved = expect_status(app.update_product(&admin, id, json!({"category": "BOOKS", "stock": 2})).await, StatusCode::OK).await;
+    let moved =
+        expect_status(app.update_product(&admin, id, json!({"category": "BOOKS", "stock": 2})).await, StatusCode::OK)
+            .await;
     assert_eq!((moved["category"].as_str(), moved["stock"].as_u64()), (Some("Books"), Some(2)));
     let added = expect_status(app.update_product(&admin, id, json!({"stockDelta": 5})).await, StatusCode::OK).await;
     assert_eq!(added["stock"], 7);
@@ -164,7 +170,11 @@ async fn an_update_changes_only_what_it_names() {
     let above_cap = app.update_product(&admin, id, json!({"stockDelta": 1_000_000_000})).await;
     let refused = expect_error(above_cap, StatusCode::CONFLICT).await;
     assert_eq!(refused["error"], "stock cannot go above 1000000000");
-    let both = expect_error(app.update_product(&admin, id, json!({"stock": 1, "stockDelta": 1})).await, StatusCode::BAD_REQUEST).await;
+    let both = expect_error(
+        app.update_product(&admin, id, json!({"stock": 1, "stockDelta": 1})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
     assert!(both["details"]["stockDelta"].is_string());
     expect_error(app.update_product(&admin, id, json!({})).await, StatusCode::BAD_REQUEST).await;
     expect_error(app.update_product(&admin, id, json!({"category": "Toys"})).await, StatusCode::BAD_REQUEST).await;
@@ -199,7 +209,11 @@ async fn reads_right_after_writes_never_show_old_data() {
     for path in [format!("/api/products/{id}"), "/api/products?category=Electronics".to_owned()] {
         assert!(app.read_until_cached(&path).await.is_some(), "{path} was never answered from the cache");
     }
-    expect_status(app.update_product(&admin, id, json!({"price": 45.0, "name": "Headphones II"})).await, StatusCode::OK).await;
+    expect_status(
+        app.update_product(&admin, id, json!({"price": 45.0, "name": "Headphones II"})).await,
+        StatusCode::OK,
+    )
+    .await;
     let fetched = expect_status(app.get_product(id).await, StatusCode::OK).await;
     assert_eq!((fetched["price"].clone(), fetched["name"].clone()), (json!(45.0), json!("Headphones II")));
     let listed = expect_status(app.list_products("category=Electronics").await, StatusCode::OK).await;
@@ -274,7 +288,10 @@ async fn filters_alone_and_combined_select_the_right_products() {
         ("q=lap", &["Laptop Repair Guide", "Laptop Stand", "Gaming Laptop"]),
         ("q=WIRELESS", &["Wireless Charger", "Wireless Mouse"]),
         ("category=Electronics&q=laptop&inStock=true", &["Gaming Laptop"]),
-        ("category=Electronics&minPrice=20&maxPrice=60&inStock=true", &["Wireless Mouse", "Wireless Charger", "Webcam"]),
+        (
+            "category=Electronics&minPrice=20&maxPrice=60&inStock=true",
+            &["Wireless Mouse", "Wireless Charger", "Webcam"],
+        ),
     ];
     for (filters, expected) in cases {
         let listed = page_through(&app, filters, 100).await;
@@ -316,8 +333,18 @@ async fn paging_returns_every_product_exactly_once() {
 async fn bad_query_parameters_and_cursors_are_400() {
     let (app, _) = seeded().await;
     for query in [
-        "limit=0", "limit=101", "limit=ten", "minPrice=-1", "minPrice=1.234", "maxPrice=abc", "inStock=yes",
-        "minPrice=50&maxPrice=10", "sort=price", "q=", "q=%21%21", "category=",
+        "limit=0",
+        "limit=101",
+        "limit=ten",
+        "minPrice=-1",
+        "minPrice=1.234",
+        "maxPrice=abc",
+        "inStock=yes",
+        "minPrice=50&maxPrice=10",
+        "sort=price",
+        "q=",
+        "q=%21%21",
+        "category=",
     ] {
         let error = expect_error(app.list_products(query).await, StatusCode::BAD_REQUEST).await;
         assert!(error["details"].is_object(), "{query}: {error}");

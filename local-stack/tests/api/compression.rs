@@ -18,7 +18,12 @@ async fn stocked_app() -> TestApp {
     app
 }
 
-async fn get(app: &TestApp, path: &str, accept_encoding: Option<&str>, if_none_match: Option<&str>) -> reqwest::Response {
+async fn get(
+    app: &TestApp,
+    path: &str,
+    accept_encoding: Option<&str>,
+    if_none_match: Option<&str>,
+) -> reqwest::Response {
     let mut request = app.request(Method::GET, path);
     if let Some(coding) = accept_encoding {
         request = request.header("accept-encoding", coding);

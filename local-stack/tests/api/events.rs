@@ -81,7 +81,10 @@ async fn every_change_is_in_the_admin_event_log_once_newest_first() {
     assert_eq!(repriced["data"]["productId"], product_id.as_str());
     assert_eq!(repriced["data"]["changes"]["price"], json!({"old": 10.0, "new": 15.0}));
     let cancelled = events.iter().find(|e| e["type"] == "order.cancelled").unwrap();
-    assert_eq!((cancelled["data"]["from"].clone(), cancelled["data"]["to"].clone()), (json!("pending"), json!("cancelled")));
+    assert_eq!(
+        (cancelled["data"]["from"].clone(), cancelled["data"]["to"].clone()),
+        (json!("pending"), json!("cancelled"))
+    );
     assert_eq!(cancelled["data"]["by"]["kind"], "user");
     assert_eq!(cancelled["data"]["by"]["role"], "customer");
     let low = events.iter().find(|e| e["type"] == "product.stock_low").unwrap();
@@ -92,11 +95,16 @@ async fn every_change_is_in_the_admin_event_log_once_newest_first() {
     assert_eq!(only["items"].as_array().unwrap().len(), 2);
     assert!(only["items"].as_array().unwrap().iter().all(|e| e["type"] == "product.updated"));
     let cursor = only["nextCursor"].as_str().unwrap();
-    let rest = expect_status(app.events(&admin, &format!("type=product.updated&limit=2&cursor={cursor}")).await, StatusCode::OK).await;
+    let rest = expect_status(
+        app.events(&admin, &format!("type=product.updated&limit=2&cursor={cursor}")).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     let wrong_scope = app.events(&admin, &format!("type=order.placed&cursor={cursor}")).await;
     expect_error(wrong_scope, StatusCode::BAD_REQUEST).await;
-    let bad = expect_error(app.events(&admin, "type=order.shipped&limit=0&color=red").await, StatusCode::BAD_REQUEST).await;
+    let bad =
+        expect_error(app.events(&admin, "type=order.shipped&limit=0&color=red").await, StatusCode::BAD_REQUEST).await;
     for field in ["type", "limit", "color"] {
         assert!(bad["details"][field].is_string(), "{bad}");
     }

@@ -19,12 +19,39 @@ pub use expect::{expect_error, expect_status};
 /// Variables of the server's own configuration, cleared so that the
 /// developer's shell cannot leak into a test.
 const CONFIG_VARIABLES: &[&str] = &[
-    "PORT", "STORE", "DATA_DIR", "TABLE_NAME", "AWS_ENDPOINT_URL_DYNAMODB", "CACHE_URL", "CACHE_KEY_PREFIX", "JWT_SECRET",
-    "JWT_TTL_SECONDS", "RATE_LIMIT_WINDOW_SECONDS", "RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_MAX", "ADMIN_EMAILS",
-    "LOG_LEVEL", "LOG_FORMAT", "MAX_BODY_BYTES", "CORS_ALLOW_ORIGIN", "AWS_LAMBDA_FUNCTION_NAME", "METRICS",
-    "METRICS_NAMESPACE", "REQUEST_TIMEOUT_MS", "CACHE_TIMEOUT_MS", "BREAKER_FAILURES", "BREAKER_COOLDOWN_MS",
-    "LOGIN_FAILURES_MAX", "LOGIN_FAILURES_WINDOW_SECONDS", "LOW_STOCK_THRESHOLD", "ORDER_RESERVATION_SECONDS", "EVENTS_POLL_MS",
-    "EVENT_FEED", "WEBHOOK_RETRY_SCHEDULE_SECONDS", "WEBHOOK_ALLOW_INSECURE_URLS", "DYNAMODB_CONSUMED_CAPACITY",
+    "PORT",
+    "STORE",
+    "DATA_DIR",
+    "TABLE_NAME",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "CACHE_URL",
+    "CACHE_KEY_PREFIX",
+    "JWT_SECRET",
+    "JWT_TTL_SECONDS",
+    "RATE_LIMIT_WINDOW_SECONDS",
+    "RATE_LIMIT_MAX",
+    "AUTH_RATE_LIMIT_MAX",
+    "ADMIN_EMAILS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "MAX_BODY_BYTES",
+    "CORS_ALLOW_ORIGIN",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "METRICS",
+    "METRICS_NAMESPACE",
+    "REQUEST_TIMEOUT_MS",
+    "CACHE_TIMEOUT_MS",
+    "BREAKER_FAILURES",
+    "BREAKER_COOLDOWN_MS",
+    "LOGIN_FAILURES_MAX",
+    "LOGIN_FAILURES_WINDOW_SECONDS",
+    "LOW_STOCK_THRESHOLD",
+    "ORDER_RESERVATION_SECONDS",
+    "EVENTS_POLL_MS",
+    "EVENT_FEED",
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+    "WEBHOOK_ALLOW_INSECURE_URLS",
+    "DYNAMODB_CONSUMED_CAPACITY",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -197,7 +224,15 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let feed: Vec<&str> = text.lines().filter(|l| l.starts_with("shop_event")).collect();
-        let log = self.output.lock().unwrap().iter().filter(|l| !l.contains("\"INFO\"")).take(20).cloned().collect::<Vec<_>>();
+        let log = self
+            .output
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| !l.contains("\"INFO\""))
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>();
         panic!("the change feed did not settle within 15 s: {feed:#?}\n{log:#?}");
     }
 

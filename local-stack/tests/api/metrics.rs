@@ -30,8 +30,7 @@ async fn business_and_cache_events_become_emf_metrics() {
     let app = TestApp::spawn_with(&[("METRICS", "emf"), ("METRICS_NAMESPACE", "ShopTest")]).await;
     let (admin, _) = app.signed_up_admin().await;
     let (customer, user) = app.signed_up_customer().await;
-    expect_error(app.login(user["email"].as_str().unwrap(), "not the password").await, StatusCode::UNAUTHORIZED)
-        .await;
+    expect_error(app.login(user["email"].as_str().unwrap(), "not the password").await, StatusCode::UNAUTHORIZED).await;
     expect_status(app.create_category(&admin, "Garden").await, StatusCode::CREATED).await;
     let product = app.product(&admin, "Rake", "Garden", 12.5, 3).await;
     let id = product["id"].as_str().unwrap();
@@ -64,9 +63,13 @@ async fn business_and_cache_events_become_emf_metrics() {
     // the stock reserved), its cancel (the order and the stock returned).
     assert_eq!(total(&events, "EventsPublished"), 8.0, "{events:#?}");
     for consumer in ["events-record", "events-invalidate-cache"] {
-        let lags: Vec<&Value> = events.iter().filter(|d| d["Consumer"] == consumer && d["DeliveryLag"].is_number()).collect();
+        let lags: Vec<&Value> =
+            events.iter().filter(|d| d["Consumer"] == consumer && d["DeliveryLag"].is_number()).collect();
         assert_eq!(lags.len(), 8, "{consumer}: {events:#?}");
-        assert_eq!(lags[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Service"], ["Service", "Consumer"]]));
+        assert_eq!(
+            lags[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Service"], ["Service", "Consumer"]])
+        );
     }
     for (metric, value) in expected {
         assert_eq!(total(&documents, metric), value, "{metric} in {documents:#?}");

@@ -268,7 +268,8 @@ impl Lcg {
 #[tokio::test]
 async fn stock_is_conserved_through_a_random_mix_of_orders_cancels_and_adjustments() {
     let initial = [20u64, 5, 12, 1];
-    let specs: Vec<(String, f64, u64)> = initial.iter().enumerate().map(|(i, s)| (format!("Item {i}"), 2.5, *s)).collect();
+    let specs: Vec<(String, f64, u64)> =
+        initial.iter().enumerate().map(|(i, s)| (format!("Item {i}"), 2.5, *s)).collect();
     let spec_refs: Vec<(&str, f64, u64)> = specs.iter().map(|(n, p, s)| (n.as_str(), *p, *s)).collect();
     let (app, admin, ids) = shop_with(&spec_refs).await;
     let app = &app;
@@ -303,7 +304,8 @@ async fn stock_is_conserved_through_a_random_mix_of_orders_cancels_and_adjustmen
         }
         let product = ids[rng.next(4) as usize].clone();
         let delta = rng.next(7) as i64 - 3;
-        let adjustment = async { (product.clone(), app.update_product(&admin, &product, json!({"stockDelta": delta})).await) };
+        let adjustment =
+            async { (product.clone(), app.update_product(&admin, &product, json!({"stockDelta": delta})).await) };
         let (order_results, cancel_results, (adjusted, adjustment_result)) =
             tokio::join!(futures::future::join_all(orders), futures::future::join_all(cancels), adjustment);
         for (token, response) in order_results {
@@ -331,7 +333,8 @@ async fn stock_is_conserved_through_a_random_mix_of_orders_cancels_and_adjustmen
         assert!(page["nextCursor"].is_null());
         for order in page["items"].as_array().unwrap() {
             for line in order["items"].as_array().unwrap() {
-                *reserved.entry(line["productId"].as_str().unwrap().to_owned()).or_default() += line["quantity"].as_u64().unwrap();
+                *reserved.entry(line["productId"].as_str().unwrap().to_owned()).or_default() +=
+                    line["quantity"].as_u64().unwrap();
             }
         }
     }

@@ -50,7 +50,9 @@ async fn an_admin_lists_users_newest_first_filtered_and_paged() {
     assert_eq!(page, vec![ids[2].as_str(), ids[1].as_str()], "newest first, prefix any case");
     assert!(first["items"][0].get("passwordHash").is_none());
     let cursor = first["nextCursor"].as_str().unwrap();
-    let second = expect_status(app.users(&admin, &format!("q=zed&role=customer&limit=2&cursor={cursor}")).await, StatusCode::OK).await;
+    let second =
+        expect_status(app.users(&admin, &format!("q=zed&role=customer&limit=2&cursor={cursor}")).await, StatusCode::OK)
+            .await;
     assert_eq!(second["items"][0]["id"], ids[0].as_str());
     assert_eq!(second["nextCursor"], json!(null));
     // A cursor is bound to its filters.

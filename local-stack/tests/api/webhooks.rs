@@ -26,9 +26,13 @@ struct Receiver {
 /// except under `CI=true`, where that is a failure.
 async fn receiver() -> Option<Receiver> {
     let python = std::env::var("SHOP_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let usable = Command::new(&python).args(["-c", "import standardwebhooks"]).status().await.is_ok_and(|s| s.success());
+    let usable =
+        Command::new(&python).args(["-c", "import standardwebhooks"]).status().await.is_ok_and(|s| s.success());
     if !usable {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{python} cannot import standardwebhooks (run local-stack/test-all.sh)");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{python} cannot import standardwebhooks (run local-stack/test-all.sh)"
+        );
         eprintln!("note: {python} has no standardwebhooks; skipping (run local-stack/test-all.sh)");
         return None;
     }
@@ -41,7 +45,11 @@ async fn receiver() -> Option<Receiver> {
         .spawn()
         .expect("start the receiver");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("receiver starts").unwrap().unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("receiver starts")
+        .unwrap()
+        .unwrap();
     let port = line.strip_prefix("listening ").expect("`listening <port>`");
     Some(Receiver { base: format!("http://127.0.0.1:{port}"), _child: child })
 }
@@ -80,7 +88,8 @@ impl Receiver {
     }
 }
 
-const FAST_RETRIES: &[(&str, &str)] = &[("WEBHOOK_ALLOW_INSECURE_URLS", "true"), ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,1")];
+const FAST_RETRIES: &[(&str, &str)] =
+    &[("WEBHOOK_ALLOW_INSECURE_URLS", "true"), ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,1")];
 
 async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Value {
     let response = app
@@ -95,7 +104,8 @@ async fn subscribe(app: &TestApp, admin: &str, url: &str, events: Value) -> Valu
 
 async fn deliveries(app: &TestApp, admin: &str, id: &str) -> Vec<Value> {
     let path = format!("/api/webhooks/{id}/deliveries?limit=100");
-    let page = expect_status(app.request(Method::GET, &path).bearer_auth(admin).send().await.unwrap(), StatusCode::OK).await;
+    let page =
+        expect_status(app.request(Method::GET, &path).bearer_auth(admin).send().await.unwrap(), StatusCode::OK).await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -117,7 +127,8 @@ async fn a_delivery_refused_once_comes_again_with_the_same_id_and_a_valid_signat
     let app = TestApp::spawn_with(FAST_RETRIES).await;
     let (admin, _) = app.signed_up_admin().await;
     let (customer, _) = app.signed_up_customer().await;
-    let hook = subscribe(&app, &admin, &receiver.url("/flaky/orders"), json!(["category.created", "order.placed"])).await;
+    let hook =
+        subscribe(&app, &admin, &receiver.url("/flaky/orders"), json!(["category.created", "order.placed"])).await;
     let secret = hook["secret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"));
     receiver.verify_with("/flaky/orders", &[secret]).await;
@@ -138,7 +149,8 @@ async fn a_delivery_refused_once_comes_again_with_the_same_id_and_a_valid_signat
     types.sort();
     assert_eq!(types, vec!["category.created", "order.placed"], "only the subscribed types");
     for attempts in by_id.values() {
-        let answered: Vec<(u64, u64)> = attempts.iter().map(|r| (r["attempt"].as_u64().unwrap(), r["status"].as_u64().unwrap())).collect();
+        let answered: Vec<(u64, u64)> =
+            attempts.iter().map(|r| (r["attempt"].as_u64().unwrap(), r["status"].as_u64().unwrap())).collect();
         assert_eq!(answered, vec![(1, 500), (2, 200)], "refused once, then accepted");
         assert_eq!(attempts[0]["body"], attempts[1]["body"], "the same event on the retry");
     }
@@ -147,13 +159,23 @@ async fn a_delivery_refused_once_comes_again_with_the_same_id_and_a_valid_signat
     let mut states: Vec<(String, u64, u64, bool)> = log
         .iter()
         .map(|a| {
-            (a["state"].as_str().unwrap().to_owned(), a["attempt"].as_u64().unwrap(), a["status"].as_u64().unwrap(), a["nextRetryAt"].is_string())
+            (
+                a["state"].as_str().unwrap().to_owned(),
+                a["attempt"].as_u64().unwrap(),
+                a["status"].as_u64().unwrap(),
+                a["nextRetryAt"].is_string(),
+            )
         })
         .collect();
     states.sort();
     assert_eq!(
         states,
-        vec![("delivered".into(), 2, 200, false), ("delivered".into(), 2, 200, false), ("retrying".into(), 1, 500, true), ("retrying".into(), 1, 500, true)]
+        vec![
+            ("delivered".into(), 2, 200, false),
+            ("delivered".into(), 2, 200, false),
+            ("retrying".into(), 1, 500, true),
+            ("retrying".into(), 1, 500, true)
+        ]
     );
     let times: Vec<&str> = log.iter().map(|a| a["attemptedAt"].as_str().unwrap()).collect();
     let mut newest_first = times.clone();
@@ -192,7 +214,9 @@ async fn a_receiver_that_keeps_failing_or_redirects_ends_failed_in_the_log() {
 #[tokio::test]
 async fn unsubscribing_stops_deliveries_pending_retries_included() {
     let Some(receiver) = receiver().await else { return };
-    let app = TestApp::spawn_with(&[("WEBHOOK_ALLOW_INSECURE_URLS", "true"), ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "2,2")]).await;
+    let app =
+        TestApp::spawn_with(&[("WEBHOOK_ALLOW_INSECURE_URLS", "true"), ("WEBHOOK_RETRY_SCHEDULE_SECONDS", "2,2")])
+            .await;
     let (admin, _) = app.signed_up_admin().await;
     // One type only: on DynamoDB the stream may bring the admin's
     // registration after the subscription was made.
@@ -207,10 +231,12 @@ async fn unsubscribing_stops_deliveries_pending_retries_included() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let received = receiver.received("/down/gone").await;
     assert_eq!(received.len(), 1, "no retry and no new event after the unsubscribe: {received:#?}");
-    expect_error(app.request(Method::GET, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_error(app.request(Method::GET, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND)
+        .await;
     let log = app.request(Method::GET, &format!("{path}/deliveries")).bearer_auth(&admin).send().await.unwrap();
     expect_error(log, StatusCode::NOT_FOUND).await;
-    expect_error(app.request(Method::DELETE, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_error(app.request(Method::DELETE, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -221,19 +247,33 @@ async fn a_rotated_secret_signs_beside_the_old_one() {
     let hook = subscribe(&app, &admin, &receiver.url("/ok/rotated"), json!(["category.created"])).await;
     let id = hook["id"].as_str().unwrap();
     let path = format!("/api/webhooks/{id}/rotate-secret");
-    let rotated = expect_status(app.request(Method::POST, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::OK).await;
+    let rotated =
+        expect_status(app.request(Method::POST, &path).bearer_auth(&admin).send().await.unwrap(), StatusCode::OK).await;
     let (old, new) = (hook["secret"].as_str().unwrap(), rotated["secret"].as_str().unwrap());
     assert!(new.starts_with("whsec_") && new != old);
-    let shown = expect_status(app.request(Method::GET, &format!("/api/webhooks/{id}")).bearer_auth(&admin).send().await.unwrap(), StatusCode::OK).await;
+    let shown = expect_status(
+        app.request(Method::GET, &format!("/api/webhooks/{id}")).bearer_auth(&admin).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
     assert!(shown.get("secret").is_none(), "never shown again: {shown}");
-    let until = time::OffsetDateTime::parse(shown["previousSecretExpiresAt"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let until = time::OffsetDateTime::parse(
+        shown["previousSecretExpiresAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     let overlap = until - time::OffsetDateTime::now_utc();
     assert!(overlap > time::Duration::hours(23) && overlap <= time::Duration::hours(24), "{overlap}");
 
     receiver.verify_with("/ok/rotated", &[old, new]).await;
     expect_status(app.create_category(&admin, "Garden").await, StatusCode::CREATED).await;
     let received = receiver.wait_for("/ok/rotated", 1).await;
-    assert_eq!(received[0]["verified"], json!([0, 1]), "verified with the old secret and with the new: {:#}", received[0]);
+    assert_eq!(
+        received[0]["verified"],
+        json!([0, 1]),
+        "verified with the old secret and with the new: {:#}",
+        received[0]
+    );
     assert_eq!(received[0]["signature"].as_str().unwrap().split(' ').count(), 2);
 }
 
@@ -273,18 +313,32 @@ async fn subscriptions_are_admin_only_checked_capped_and_never_show_their_secret
         "not a url",
         "",
     ] {
-        let body = expect_error(create(Some(&admin), json!({"url": url, "events": ["*"]})).await, StatusCode::BAD_REQUEST).await;
+        let body =
+            expect_error(create(Some(&admin), json!({"url": url, "events": ["*"]})).await, StatusCode::BAD_REQUEST)
+                .await;
         assert!(body["details"]["url"].is_string(), "{url}: {body}");
     }
     for events in [json!([]), json!(["order.paid"]), json!(["*", "order.placed"])] {
-        let body = expect_error(create(Some(&admin), json!({"url": "https://93.184.215.14/", "events": events})).await, StatusCode::BAD_REQUEST).await;
+        let body = expect_error(
+            create(Some(&admin), json!({"url": "https://93.184.215.14/", "events": events})).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
         assert!(body["details"]["events"].is_string(), "{events}: {body}");
     }
-    expect_error(create(Some(&admin), json!({"url": "https://93.184.215.14/", "events": ["*"], "secret": "mine"})).await, StatusCode::BAD_REQUEST).await;
+    expect_error(
+        create(Some(&admin), json!({"url": "https://93.184.215.14/", "events": ["*"], "secret": "mine"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 
     let mut ids = Vec::new();
     for n in 0..25 {
-        let made = expect_status(create(Some(&admin), json!({"url": format!("https://93.184.215.14/hooks/{n}"), "events": ["*"]})).await, StatusCode::CREATED).await;
+        let made = expect_status(
+            create(Some(&admin), json!({"url": format!("https://93.184.215.14/hooks/{n}"), "events": ["*"]})).await,
+            StatusCode::CREATED,
+        )
+        .await;
         ids.push(made["id"].as_str().unwrap().to_owned());
     }
     let refused = expect_error(create(Some(&admin), good.clone()).await, StatusCode::BAD_REQUEST).await;
@@ -293,7 +347,11 @@ async fn subscriptions_are_admin_only_checked_capped_and_never_show_their_secret
     let mut listed = Vec::new();
     let mut query = "limit=10".to_owned();
     loop {
-        let page = expect_status(app.request(Method::GET, &format!("/api/webhooks?{query}")).bearer_auth(&admin).send().await.unwrap(), StatusCode::OK).await;
+        let page = expect_status(
+            app.request(Method::GET, &format!("/api/webhooks?{query}")).bearer_auth(&admin).send().await.unwrap(),
+            StatusCode::OK,
+        )
+        .await;
         for item in page["items"].as_array().unwrap() {
             assert!(item.get("secret").is_none(), "{item}");
             listed.push(item["id"].as_str().unwrap().to_owned());
@@ -305,11 +363,29 @@ async fn subscriptions_are_admin_only_checked_capped_and_never_show_their_secret
     }
     ids.reverse();
     assert_eq!(listed, ids, "every subscription once, newest first");
-    expect_error(app.request(Method::GET, "/api/webhooks?limit=0").bearer_auth(&admin).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
-    expect_error(app.request(Method::GET, "/api/webhooks?cursor=forged").bearer_auth(&admin).send().await.unwrap(), StatusCode::BAD_REQUEST).await;
-    for path in ["/api/webhooks/not-an-id", "/api/webhooks/01a21838-2309-766f-8c27-a35b464ef22c", "/api/webhooks/01a21838-2309-766f-8c27-a35b464ef22c/deliveries"] {
-        expect_error(app.request(Method::GET, path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    expect_error(
+        app.request(Method::GET, "/api/webhooks?limit=0").bearer_auth(&admin).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_error(
+        app.request(Method::GET, "/api/webhooks?cursor=forged").bearer_auth(&admin).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    for path in [
+        "/api/webhooks/not-an-id",
+        "/api/webhooks/01a21838-2309-766f-8c27-a35b464ef22c",
+        "/api/webhooks/01a21838-2309-766f-8c27-a35b464ef22c/deliveries",
+    ] {
+        expect_error(app.request(Method::GET, path).bearer_auth(&admin).send().await.unwrap(), StatusCode::NOT_FOUND)
+            .await;
     }
-    let rotate = app.request(Method::POST, &format!("/api/webhooks/{}/rotate-secret", ids[0])).bearer_auth(&customer).send().await.unwrap();
+    let rotate = app
+        .request(Method::POST, &format!("/api/webhooks/{}/rotate-secret", ids[0]))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .unwrap();
     expect_error(rotate, StatusCode::FORBIDDEN).await;
 }

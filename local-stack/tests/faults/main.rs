@@ -449,7 +449,11 @@ async fn check_books(app: &TestApp, fixture: &Fixture, outcome: &Outcome, stock_
         assert_eq!(order["items"][0]["quantity"].as_u64(), Some(*quantity), "order {order_id} of key {key}");
     }
     let (count, units) = orders_in_store(app, fixture).await;
-    assert!(count >= tally.acknowledged, "acknowledged orders are missing: {count} stored, {} acknowledged", tally.acknowledged);
+    assert!(
+        count >= tally.acknowledged,
+        "acknowledged orders are missing: {count} stored, {} acknowledged",
+        tally.acknowledged
+    );
     assert!(
         count <= tally.acknowledged + tally.abandoned,
         "a key placed two orders: {count} stored for {} acknowledged and {} abandoned keys",
@@ -473,7 +477,12 @@ async fn orders_in_store(app: &TestApp, fixture: &Fixture) -> (usize, u64) {
             let page = expect_status(app.orders(&fixture.admin_token, &query).await, StatusCode::OK).await;
             for order in page["items"].as_array().unwrap() {
                 count += 1;
-                units += order["items"].as_array().unwrap().iter().map(|line| line["quantity"].as_u64().unwrap()).sum::<u64>();
+                units += order["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|line| line["quantity"].as_u64().unwrap())
+                    .sum::<u64>();
             }
             match page["nextCursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),

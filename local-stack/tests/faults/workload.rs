@@ -70,7 +70,12 @@ impl Workload {
         let client = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap();
         let mut tasks = JoinSet::new();
         for token in &shop.buyer_tokens {
-            let buyer = Client { http: client.clone(), shop: shop.clone(), token: token.clone(), outcome: Arc::clone(&outcome) };
+            let buyer = Client {
+                http: client.clone(),
+                shop: shop.clone(),
+                token: token.clone(),
+                outcome: Arc::clone(&outcome),
+            };
             let reader = Client { token: token.clone(), ..buyer.clone() };
             tasks.spawn(buyer.buy_until(Arc::clone(&stop)));
             tasks.spawn(reader.read_until(Arc::clone(&stop)));

@@ -49,7 +49,8 @@ impl Api {
 
     async fn login(&self, email: &str) -> String {
         let body = json!({"email": email, "password": PASSWORD});
-        let session = expect_status(self.send(Method::POST, "/api/auth/login", None, Some(body)).await, StatusCode::OK).await;
+        let session =
+            expect_status(self.send(Method::POST, "/api/auth/login", None, Some(body)).await, StatusCode::OK).await;
         session["token"].as_str().unwrap().to_owned()
     }
 }
@@ -89,7 +90,8 @@ async fn a_shoppers_journey_through_the_lambda_functions() {
     let admin = api.login(&admin_email).await;
     api.register(&customer_email).await;
     let customer = api.login(&customer_email).await;
-    let profile = expect_status(api.send(Method::GET, "/api/auth/profile", Some(&admin), None).await, StatusCode::OK).await;
+    let profile =
+        expect_status(api.send(Method::GET, "/api/auth/profile", Some(&admin), None).await, StatusCode::OK).await;
     assert_eq!(profile["user"]["role"], "admin", "{profile}");
 
     // The admin's catalog.
@@ -97,9 +99,12 @@ async fn a_shoppers_journey_through_the_lambda_functions() {
     let created = api.send(Method::POST, "/api/categories", Some(&admin), Some(json!({"name": category}))).await;
     expect_status(created, StatusCode::CREATED).await;
     let product = json!({"name": "Lambda Lamp", "description": "lit by functions", "price": 24.5, "category": category, "stock": 3});
-    let product = expect_status(api.send(Method::POST, "/api/products", Some(&admin), Some(product)).await, StatusCode::CREATED).await;
+    let product =
+        expect_status(api.send(Method::POST, "/api/products", Some(&admin), Some(product)).await, StatusCode::CREATED)
+            .await;
     let product_id = product["id"].as_str().unwrap().to_owned();
-    let customer_denied = api.send(Method::POST, "/api/categories", Some(&customer), Some(json!({"name": "Nope"}))).await;
+    let customer_denied =
+        api.send(Method::POST, "/api/categories", Some(&customer), Some(json!({"name": "Nope"}))).await;
     expect_error(customer_denied, StatusCode::FORBIDDEN).await;
 
     // An order with an Idempotency-Key, and its replay.
@@ -126,21 +131,46 @@ async fn a_shoppers_journey_through_the_lambda_functions() {
     assert!(refused["details"][&product_id].is_string(), "{refused}");
 
     // History.
-    let history = expect_status(api.send(Method::GET, "/api/orders", Some(&customer), None).await, StatusCode::OK).await;
+    let history =
+        expect_status(api.send(Method::GET, "/api/orders", Some(&customer), None).await, StatusCode::OK).await;
     assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
-    let one = expect_status(api.send(Method::GET, &format!("/api/orders/{order_id}"), Some(&customer), None).await, StatusCode::OK).await;
+    let one = expect_status(
+        api.send(Method::GET, &format!("/api/orders/{order_id}"), Some(&customer), None).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(one["status"], "pending");
-    let items = expect_status(api.send(Method::GET, &format!("/api/orders/{order_id}/items"), Some(&customer), None).await, StatusCode::OK).await;
+    let items = expect_status(
+        api.send(Method::GET, &format!("/api/orders/{order_id}/items"), Some(&customer), None).await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(items["items"][0]["quantity"], 2, "{items}");
 
     // Cancel: the units come back.
-    let cancel = api.send(Method::PUT, &format!("/api/orders/{order_id}/status"), Some(&customer), Some(json!({"status": "cancelled"}))).await;
+    let cancel = api
+        .send(
+            Method::PUT,
+            &format!("/api/orders/{order_id}/status"),
+            Some(&customer),
+            Some(json!({"status": "cancelled"})),
+        )
+        .await;
     assert_eq!(expect_status(cancel, StatusCode::OK).await["status"], "cancelled");
-    let product = expect_status(api.send(Method::GET, &format!("/api/products/{product_id}"), None, None).await, StatusCode::OK).await;
+    let product =
+        expect_status(api.send(Method::GET, &format!("/api/products/{product_id}"), None, None).await, StatusCode::OK)
+            .await;
     assert_eq!(product["stock"], 3, "{product}");
 
     // Error shapes from the functions.
-    let invalid = api.send(Method::POST, "/api/auth/register", None, Some(json!({"email": "not-an-email", "password": "x", "name": ""}))).await;
+    let invalid = api
+        .send(
+            Method::POST,
+            "/api/auth/register",
+            None,
+            Some(json!({"email": "not-an-email", "password": "x", "name": ""})),
+        )
+        .await;
     let invalid = expect_error(invalid, StatusCode::BAD_REQUEST).await;
     assert!(invalid["details"]["email"].is_string(), "{invalid}");
     expect_error(api.send(Method::GET, "/api/orders", None, None).await, StatusCode::UNAUTHORIZED).await;

@@ -9,9 +9,9 @@
 
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{Error, ErrorKind, Result};
+use jsonwebtoken::signature::{self, Signer, Verifier};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use ring::hmac;
-use jsonwebtoken::signature::{self, Signer, Verifier};
 
 static HS256_ONLY: CryptoProvider = CryptoProvider {
     signer_factory: hs256_signer,

@@ -33,7 +33,8 @@ const SALT_BYTES: usize = 16;
 /// login costs the same time as a wrong password and does not reveal which
 /// emails are registered. A constant: computing one at start would cost a
 /// hash, and its 19 MiB, on every cold start.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$g7IAqzCpK/NQimeZeQ2ulQ$lAn7pY5/csgFjBDsOVUjdp4wNmj7kkWZ3oeEmXYvlv0";
+const DECOY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$g7IAqzCpK/NQimeZeQ2ulQ$lAn7pY5/csgFjBDsOVUjdp4wNmj7kkWZ3oeEmXYvlv0";
 
 /// Where argon2's working memory lives between hashes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +278,10 @@ mod tests {
         assert!(hasher.verify("correct horse battery", &reference).await);
         assert!(!hasher.verify("correct horse battery?", &reference).await);
         let ours = hasher.hash(&Password::parse("correct horse battery").unwrap()).await.unwrap();
-        assert!(argon2::PasswordVerifier::verify_password(&Argon2::default(), b"correct horse battery", ours.as_str()).is_ok());
+        assert!(
+            argon2::PasswordVerifier::verify_password(&Argon2::default(), b"correct horse battery", ours.as_str())
+                .is_ok()
+        );
     }
 
     #[tokio::test]

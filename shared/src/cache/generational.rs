@@ -30,7 +30,9 @@ pub enum Lookup {
     Hit(Vec<u8>),
     /// Not cached. Store the value under `generation` once read; `None`
     /// when the cache is down and storing is pointless.
-    Miss { generation: Option<String> },
+    Miss {
+        generation: Option<String>,
+    },
 }
 
 /// The catalog's cache, with hit and miss counters for this process.
@@ -54,7 +56,8 @@ impl GenerationalCache {
                 return Lookup::Miss { generation: None };
             }
         };
-        let generation = generation.map_or_else(|| "0".to_owned(), |bytes| String::from_utf8_lossy(&bytes).into_owned());
+        let generation =
+            generation.map_or_else(|| "0".to_owned(), |bytes| String::from_utf8_lossy(&bytes).into_owned());
         match entry.and_then(|entry| value_tagged(entry, &generation)) {
             Some(value) => {
                 self.count_hit();

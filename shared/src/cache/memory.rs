@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use moka::Expiry;
-use moka::sync::Cache as Moka;
 use moka::ops::compute::Op;
+use moka::sync::Cache as Moka;
 
 use super::{Cache, CacheError};
 
@@ -106,16 +106,13 @@ impl Cache for MemoryCache {
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, CacheError> {
         // `and_compute_with` runs under moka's per-key lock: concurrent
         // increments of one key never lose an update.
-        let result = self
-            .entries
-            .entry_by_ref(key)
-            .and_compute_with(|current| {
-                let next = match current.map(|entry| entry.into_value()) {
-                    Some(Entry { value: Value::Counter(count), ttl }) => Entry { value: Value::Counter(count + 1), ttl },
-                    _ => Entry { value: Value::Counter(1), ttl },
-                };
-                Op::Put(next)
-            });
+        let result = self.entries.entry_by_ref(key).and_compute_with(|current| {
+            let next = match current.map(|entry| entry.into_value()) {
+                Some(Entry { value: Value::Counter(count), ttl }) => Entry { value: Value::Counter(count + 1), ttl },
+                _ => Entry { value: Value::Counter(1), ttl },
+            };
+            Op::Put(next)
+        });
         match result.into_entry().map(|entry| entry.into_value().value) {
             Some(Value::Counter(count)) => Ok(count),
             _ => Err(CacheError("counter vanished during increment".into())),

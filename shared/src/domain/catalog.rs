@@ -20,7 +20,11 @@ fn bounded_text(raw: &str, min: usize, max: usize, allow_newlines: bool) -> Resu
     let text = raw.trim();
     let length = text.chars().count();
     if length < min || length > max {
-        return Err(if min == 0 { format!("must be at most {max} characters") } else { format!("must be {min} to {max} characters") });
+        return Err(if min == 0 {
+            format!("must be at most {max} characters")
+        } else {
+            format!("must be {min} to {max} characters")
+        });
     }
     if text.chars().any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\r' | '\t'))) {
         return Err("must not contain control characters".into());

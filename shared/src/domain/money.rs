@@ -31,7 +31,10 @@ impl Money {
         if units.is_empty() || !units.bytes().all(|b| b.is_ascii_digit()) {
             return invalid();
         }
-        if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) || (text.contains('.') && fraction.is_empty()) {
+        if fraction.len() > 2
+            || !fraction.bytes().all(|b| b.is_ascii_digit())
+            || (text.contains('.') && fraction.is_empty())
+        {
             return invalid();
         }
         let units: u64 = units.parse().map_err(|_| "is too large".to_owned())?;

@@ -161,7 +161,8 @@ impl OrderLines {
                 });
                 *total += quantity;
                 if *total > MAX_QUANTITY {
-                    errors.push((format!("items[{i}].quantity"), format!("at most {MAX_QUANTITY} units of one product")));
+                    errors
+                        .push((format!("items[{i}].quantity"), format!("at most {MAX_QUANTITY} units of one product")));
                 }
             }
         }
@@ -215,7 +216,17 @@ mod tests {
         assert_eq!(Pending.check_transition(Cancelled, Role::Customer), Ok(()));
         assert_eq!(Confirmed.check_transition(Cancelled, Role::Customer), Ok(()));
         assert_eq!(Pending.check_transition(Confirmed, Role::Customer), Err(TransitionError::AdminOnly));
-        for (from, to) in [(Shipped, Cancelled), (Delivered, Cancelled), (Cancelled, Pending), (Pending, Expired), (Expired, Pending), (Expired, Cancelled), (Pending, Shipped), (Pending, Pending), (Delivered, Shipped)] {
+        for (from, to) in [
+            (Shipped, Cancelled),
+            (Delivered, Cancelled),
+            (Cancelled, Pending),
+            (Pending, Expired),
+            (Expired, Pending),
+            (Expired, Cancelled),
+            (Pending, Shipped),
+            (Pending, Pending),
+            (Delivered, Shipped),
+        ] {
             assert_eq!(from.check_transition(to, Role::Admin), Err(TransitionError::NotAllowed), "{from:?} -> {to:?}");
         }
     }

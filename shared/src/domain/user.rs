@@ -199,8 +199,17 @@ mod tests {
     #[test]
     fn malformed_emails_are_refused() {
         for bad in [
-            "", "ada", "ada@", "@example.com", "ada@example", "ada@.example.com", "ada@example.com.",
-            "a da@example.com", "ada@@example.com", "ada@exa..mple.com", "ada\u{0}@example.com",
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@.example.com",
+            "ada@example.com.",
+            "a da@example.com",
+            "ada@@example.com",
+            "ada@exa..mple.com",
+            "ada\u{0}@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }

@@ -74,7 +74,14 @@ impl StreamPoller {
             .and_then(|path| std::fs::read(path).ok())
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let resume_from = saved.filter(|c| c.stream_arn == stream_arn).map(|c| c.shards).unwrap_or_default();
-        Ok(StreamPoller { streams, stream_arn, shards: HashMap::new(), resume_from, checkpoint_file, discovered_at: None })
+        Ok(StreamPoller {
+            streams,
+            stream_arn,
+            shards: HashMap::new(),
+            resume_from,
+            checkpoint_file,
+            discovered_at: None,
+        })
     }
 
     /// Finds new shards and gets their iterators: after the checkpoint, or
@@ -106,13 +113,18 @@ impl StreamPoller {
             let oldest = request.shard_iterator_type(ShardIteratorType::TrimHorizon).send().await;
             return Ok(oldest.map_err(unavailable)?.shard_iterator);
         };
-        let after = request.clone().shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(sequence);
+        let after =
+            request.clone().shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(sequence);
         match after.send().await {
             Ok(output) => Ok(output.shard_iterator),
             // The checkpoint is older than the stream keeps (24 hours):
             // what came between is gone; go on from the oldest kept.
             Err(err) if err.as_service_error().is_some_and(|e| e.is_trimmed_data_access_exception()) => {
-                tracing::error!(shard_id, sequence, "the stream no longer keeps the checkpoint's record; changes were lost");
+                tracing::error!(
+                    shard_id,
+                    sequence,
+                    "the stream no longer keeps the checkpoint's record; changes were lost"
+                );
                 let oldest = request.shard_iterator_type(ShardIteratorType::TrimHorizon).send().await;
                 Ok(oldest.map_err(unavailable)?.shard_iterator)
             }

@@ -70,11 +70,8 @@ pub async fn register(app: &App, request: Request) -> Result<Response<Body>, Api
     let (Some(email), Some(name), Some(password)) = (email, name, password) else {
         return Err(errors.into());
     };
-    let role = if app.config.admin_emails.iter().any(|admin| admin == email.as_str()) {
-        Role::Admin
-    } else {
-        Role::Customer
-    };
+    let role =
+        if app.config.admin_emails.iter().any(|admin| admin == email.as_str()) { Role::Admin } else { Role::Customer };
     let password_hash = app.passwords.hash(&password).await.map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = OffsetDateTime::now_utc();
     let user = User {
@@ -194,10 +191,7 @@ pub async fn logout(app: &App, principal: Principal) -> Result<Response<Body>, A
 }
 
 async fn current_user(app: &App, principal: &Principal) -> Result<User, ApiError> {
-    app.store
-        .user_by_id(principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))
+    app.store.user_by_id(principal.user_id).await?.ok_or_else(|| ApiError::Unauthorized("user no longer exists".into()))
 }
 
 fn respond_with_token(app: &App, status: StatusCode, user: &User) -> Result<Response<Body>, ApiError> {

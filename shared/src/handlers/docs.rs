@@ -26,7 +26,8 @@ const BUNDLE: &str = include_str!("../../assets/swagger-ui/swagger-ui-bundle.js"
 const STYLES: &str = include_str!("../../assets/swagger-ui/swagger-ui.css");
 const DOCUMENT: &str = include_str!("../../../openapi.yaml");
 /// Relative to `/docs`, so it resolves wherever the API is mounted.
-const BOOT: &str = r##"window.ui = SwaggerUIBundle({ url: "openapi.yaml", dom_id: "#swagger-ui", deepLinking: true });"##;
+const BOOT: &str =
+    r##"window.ui = SwaggerUIBundle({ url: "openapi.yaml", dom_id: "#swagger-ui", deepLinking: true });"##;
 
 struct Page {
     csp: String,

@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 use super::products::invalidate_product;
 use super::query::{known_params, page_limit};
 use super::views::OrderView;
-use crate::events::Actor;
 use crate::access::Principal;
 use crate::app::App;
 use crate::domain::order::{TransitionError, order_total};
 use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, UserId};
 use crate::error::ApiError;
+use crate::events::Actor;
 use crate::http::{json, json_bytes, parse_json, path_param, with_location};
 use crate::metrics::{self, Metric};
 use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
@@ -63,12 +63,15 @@ pub async fn create(app: &App, principal: Principal, request: Request) -> Result
         None => None,
         Some(key) => {
             let fingerprint = fingerprint(&lines);
-            let claim = app.store.claim_idempotency_key(principal.user_id, &key, &fingerprint, OffsetDateTime::now_utc());
+            let claim =
+                app.store.claim_idempotency_key(principal.user_id, &key, &fingerprint, OffsetDateTime::now_utc());
             match claim.await? {
                 IdempotencyClaim::Acquired(ticket) => Some(ticket),
                 IdempotencyClaim::Replay { status, body } => return replay(status, body),
                 IdempotencyClaim::Mismatch => {
-                    return Err(ApiError::Unprocessable("Idempotency-Key was already used with a different request".into()));
+                    return Err(ApiError::Unprocessable(
+                        "Idempotency-Key was already used with a different request".into(),
+                    ));
                 }
                 IdempotencyClaim::InProgress => {
                     return Err(ApiError::Conflict("a request with this Idempotency-Key is still in progress".into()));
@@ -193,7 +196,9 @@ pub async fn list(app: &App, principal: Principal, request: Request) -> Result<R
     let mut errors = FieldErrors::new();
     let params = known_params(&request, &["status", "userId", "limit", "cursor"], &mut errors);
     let status = params.first("status").and_then(|raw| errors.check("status", OrderStatus::parse(raw)));
-    let user = params.first("userId").and_then(|raw| errors.check("userId", UserId::parse(raw).ok_or("must be a user id".into())));
+    let user = params
+        .first("userId")
+        .and_then(|raw| errors.check("userId", UserId::parse(raw).ok_or("must be a user id".into())));
     let limit = page_limit(params.first("limit"), &mut errors);
     if !errors.is_empty() {
         return Err(errors.into());
@@ -246,11 +251,12 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
         }
     })?;
     let by = Actor::User { user_id: principal.user_id, role: principal.role };
-    let updated = app.store.change_order_status(&order, to, OffsetDateTime::now_utc(), &by).await.map_err(|err| match err {
-        StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
-        StoreError::NotFound => not_found(),
-        other => other.into(),
-    })?;
+    let updated =
+        app.store.change_order_status(&order, to, OffsetDateTime::now_utc(), &by).await.map_err(|err| match err {
+            StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
+            StoreError::NotFound => not_found(),
+            other => other.into(),
+        })?;
     if to == OrderStatus::Cancelled {
         metrics::count(Metric::OrdersCancelled);
         for item in &updated.items {

@@ -79,7 +79,8 @@ pub async fn get(app: &App, request: Request) -> Result<Response<Body>, ApiError
         Lookup::Hit(body) => body,
         Lookup::Miss { generation } => {
             let product = app.store.product_by_id(id).await?.ok_or_else(not_found)?;
-            let body = serde_json::to_vec(&ProductView::from(&product)).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let body =
+                serde_json::to_vec(&ProductView::from(&product)).map_err(|e| ApiError::Internal(e.to_string()))?;
             if let Some(generation) = generation {
                 app.catalog_cache.fill(&scope, &generation, "json", &body, PRODUCT_TTL);
             }
@@ -119,7 +120,8 @@ pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiEr
         return Err(errors.into());
     };
     let now = OffsetDateTime::now_utc();
-    let product = Product { id: ProductId::new(), name, description, price, category, stock, created_at: now, updated_at: now };
+    let product =
+        Product { id: ProductId::new(), name, description, price, category, stock, created_at: now, updated_at: now };
     app.store.create_product(&product).await?;
     app.catalog_cache.invalidate(LIST_SCOPE).await;
     tracing::info!(product_id = %product.id, event = "product_created", "product created");
@@ -231,9 +233,9 @@ fn stock_change(stock: Option<Number>, delta: Option<Number>, errors: &mut Field
 /// A strong validator: FNV-1a over the exact body bytes, so it changes
 /// whenever anything the client would see changes.
 fn strong_etag(body: &[u8]) -> String {
-    let hash = body.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = body
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
     format!("\"{hash:016x}\"")
 }
 

@@ -87,16 +87,25 @@ pub async fn update_status(app: &App, admin: Principal, request: Request) -> Res
     json(StatusCode::OK, &UserView::from(&updated))
 }
 
-async fn change_access(app: &App, admin: &Principal, user: &User, role: Role, status: UserStatus) -> Result<User, ApiError> {
+async fn change_access(
+    app: &App,
+    admin: &Principal,
+    user: &User,
+    role: Role,
+    status: UserStatus,
+) -> Result<User, ApiError> {
     if (role, status) == (user.role, user.status) {
         return Ok(user.clone());
     }
-    let updated = app.store.change_user_access(user, role, status, OffsetDateTime::now_utc()).await.map_err(|err| match err {
-        StoreError::LastAdmin => ApiError::Conflict("the last active admin cannot be demoted or disabled".into()),
-        StoreError::UserChanged => ApiError::Conflict("the user's role or status changed meanwhile; reload it".into()),
-        StoreError::NotFound => not_found(),
-        other => other.into(),
-    })?;
+    let updated =
+        app.store.change_user_access(user, role, status, OffsetDateTime::now_utc()).await.map_err(|err| match err {
+            StoreError::LastAdmin => ApiError::Conflict("the last active admin cannot be demoted or disabled".into()),
+            StoreError::UserChanged => {
+                ApiError::Conflict("the user's role or status changed meanwhile; reload it".into())
+            }
+            StoreError::NotFound => not_found(),
+            other => other.into(),
+        })?;
     tracing::info!(
         user_id = %user.id,
         by = %admin.user_id,

@@ -57,7 +57,8 @@ impl<'a> WebhookView<'a> {
 
 /// The view with the secret: only in the answer that made it.
 fn with_secret(webhook: &Webhook, now: OffsetDateTime) -> Result<Value, ApiError> {
-    let mut view = serde_json::to_value(WebhookView::of(webhook, now)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut view =
+        serde_json::to_value(WebhookView::of(webhook, now)).map_err(|e| ApiError::Internal(e.to_string()))?;
     view["secret"] = Value::from(webhook.secret.as_str());
     Ok(view)
 }
@@ -118,7 +119,8 @@ pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiErro
     let (limit, cursor) = page_params(&request)?;
     let after: Option<Uuid> = cursor.map(|cursor| app.cursors.decode("webhooks", &cursor)).transpose()?;
     let webhooks = app.store.webhooks().await?;
-    let mut page: Vec<&Webhook> = webhooks.iter().filter(|w| after.is_none_or(|after| w.id < after)).take(limit + 1).collect();
+    let mut page: Vec<&Webhook> =
+        webhooks.iter().filter(|w| after.is_none_or(|after| w.id < after)).take(limit + 1).collect();
     let next = if page.len() > limit {
         page.truncate(limit);
         page.last().map(|w| app.cursors.encode("webhooks", &w.id))
@@ -152,12 +154,13 @@ pub async fn delete(app: &App, request: Request) -> Result<Response<Body>, ApiEr
 pub async fn rotate_secret(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let id = webhook_id(&request)?;
     let now = OffsetDateTime::now_utc();
-    let webhook = app.store.rotate_webhook_secret(id, &WebhookSecret::generate(), now + SECRET_OVERLAP).await.map_err(
-        |err| match err {
-            StoreError::NotFound => not_found(),
-            other => other.into(),
-        },
-    )?;
+    let webhook =
+        app.store.rotate_webhook_secret(id, &WebhookSecret::generate(), now + SECRET_OVERLAP).await.map_err(|err| {
+            match err {
+                StoreError::NotFound => not_found(),
+                other => other.into(),
+            }
+        })?;
     tracing::info!(webhook_id = %id, event = "webhook_secret_rotated", "webhook secret rotated");
     json(StatusCode::OK, &with_secret(&webhook, now)?)
 }

@@ -110,7 +110,8 @@ pub fn encode(plain: &[u8], coding: Coding) -> Option<Vec<u8>> {
         Coding::Gzip => {
             // Level 1: within a tenth of level 6's size on JSON, at about
             // twice its speed (load/compression-bench.sh).
-            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 4), flate2::Compression::new(1));
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::with_capacity(plain.len() / 4), flate2::Compression::new(1));
             encoder.write_all(plain).ok()?;
             encoder.finish().ok()
         }

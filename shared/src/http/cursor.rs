@@ -5,9 +5,9 @@
 //! can hold it and send it back, but any change to it, or its use with other
 //! filters, is a 400, never a surprising page.
 
-use ring::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::hmac;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -35,7 +35,8 @@ impl CursorCodec {
 
     /// The position in `cursor`, if it was issued for `scope` unchanged.
     pub fn decode<T: DeserializeOwned>(&self, scope: &str, cursor: &str) -> Result<T, ApiError> {
-        let invalid = || ApiError::bad_request("invalid cursor: use nextCursor exactly as returned, with the same filters");
+        let invalid =
+            || ApiError::bad_request("invalid cursor: use nextCursor exactly as returned, with the same filters");
         let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
         let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;

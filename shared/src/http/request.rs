@@ -18,9 +18,7 @@ pub struct RequestMeta {
 impl RequestMeta {
     pub fn of(request: &Request) -> Self {
         let (request_id, source_ip) = match request.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(context)) => {
-                (context.request_id.clone(), context.http.source_ip.clone())
-            }
+            Some(RequestContext::ApiGatewayV2(context)) => (context.request_id.clone(), context.http.source_ip.clone()),
             _ => (None, None),
         };
         RequestMeta {

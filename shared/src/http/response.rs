@@ -61,7 +61,8 @@ pub fn apply_standard_headers(response: &mut Response<Body>, request_id: &str, c
     }
     // Only the API reference page brings its own, relaxed as it needs.
     if !headers.contains_key("content-security-policy") {
-        headers.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+        headers
+            .insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
     }
     if !headers.contains_key("cache-control") {
         headers.insert("cache-control", HeaderValue::from_static("no-store"));

@@ -120,7 +120,11 @@ impl CircuitBreaker {
             State::Closed { .. } => *state = State::Closed { failures: 0 },
             State::HalfOpen { .. } if probe => {
                 *state = State::Closed { failures: 0 };
-                tracing::info!(dependency = self.dependency, breaker = "closed", "circuit breaker closed: the probe succeeded");
+                tracing::info!(
+                    dependency = self.dependency,
+                    breaker = "closed",
+                    "circuit breaker closed: the probe succeeded"
+                );
             }
             // A call admitted before the breaker opened proves little.
             State::Open { .. } | State::HalfOpen { .. } => {}

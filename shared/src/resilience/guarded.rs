@@ -23,14 +23,14 @@ use time::OffsetDateTime;
 
 use super::breaker::CircuitBreaker;
 use super::deadline::bounded;
-use crate::metrics::{self, Dependency};
 use crate::cache::{Cache, CacheError};
 use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery};
 use crate::domain::{Role, User, UserId, UserStatus};
 use crate::events::{Actor, Event};
+use crate::metrics::{self, Dependency};
 use crate::store::{
-    CatalogStore, DeliveryPage, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore,
-    ProductUpdate, Store, StoreError, TokenStanding, UserPage, UserQuery, UserStore, WebhookStore,
+    CatalogStore, DeliveryPage, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage,
+    OrderStore, ProductUpdate, Store, StoreError, TokenStanding, UserPage, UserQuery, UserStore, WebhookStore,
 };
 use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
 
@@ -165,7 +165,11 @@ impl OrderStore for GuardedStore {
         self.guard(self.inner.release_idempotency_key(ticket)).await
     }
 
-    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+    async fn place_order(
+        &self,
+        order: &Order,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError> {
         self.guard(self.inner.place_order(order, completion)).await
     }
 
@@ -183,7 +187,12 @@ impl OrderStore for GuardedStore {
         self.guard(self.inner.orders_of_user(user_id, status, limit, after)).await
     }
 
-    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+    async fn orders_by_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
         self.guard(self.inner.orders_by_status(status, limit, after)).await
     }
 
@@ -244,7 +253,12 @@ impl WebhookStore for GuardedStore {
         self.guard(self.inner.record_delivery(attempt)).await
     }
 
-    async fn deliveries(&self, webhook: uuid::Uuid, limit: usize, after: Option<uuid::Uuid>) -> Result<DeliveryPage, StoreError> {
+    async fn deliveries(
+        &self,
+        webhook: uuid::Uuid,
+        limit: usize,
+        after: Option<uuid::Uuid>,
+    ) -> Result<DeliveryPage, StoreError> {
         self.guard(self.inner.deliveries(webhook, limit, after)).await
     }
 }

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::config::{Config, StoreKind};
-use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
 use crate::domain::UserStatus;
+use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
 use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 use crate::events::{Actor, Event, EventType};
 use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
@@ -273,7 +273,11 @@ pub trait OrderStore: Send + Sync {
     /// a ticket, completes its idempotency record with `response_body`.
     /// [`StoreError::InsufficientStock`] names every short product; then
     /// nothing is written.
-    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError>;
+    async fn place_order(
+        &self,
+        order: &Order,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError>;
 
     async fn order_by_id(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
 
@@ -287,7 +291,12 @@ pub trait OrderStore: Send + Sync {
     ) -> Result<OrderPage, StoreError>;
 
     /// Every user's orders in `status`, newest first (admin).
-    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError>;
+    async fn orders_by_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError>;
 
     /// Moves `order` from its current status to `to`, if no one changed it
     /// since it was read ([`StoreError::StatusChanged`] otherwise), and
@@ -376,7 +385,12 @@ pub trait WebhookStore: Send + Sync {
 
     /// One page of the subscription's attempts, newest first, after the
     /// attempt `after`.
-    async fn deliveries(&self, webhook: uuid::Uuid, limit: usize, after: Option<uuid::Uuid>) -> Result<DeliveryPage, StoreError>;
+    async fn deliveries(
+        &self,
+        webhook: uuid::Uuid,
+        limit: usize,
+        after: Option<uuid::Uuid>,
+    ) -> Result<DeliveryPage, StoreError>;
 }
 
 /// The log position of an event: sorts as text in (`occurredAt`, id)
@@ -418,7 +432,11 @@ pub trait Store: UserStore + CatalogStore + OrderStore + EventStore + WebhookSto
 pub trait ChangeFeed: Send + Sync {
     /// Up to `limit` unacknowledged changes after the change `after` (from
     /// the first when `None`), oldest first.
-    async fn changes_after(&self, after: Option<String>, limit: usize) -> Result<Vec<crate::events::Change>, StoreError>;
+    async fn changes_after(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<crate::events::Change>, StoreError>;
 
     /// Forgets the changes `ids`: their events reached every consumer.
     async fn acknowledge(&self, ids: Vec<String>) -> Result<(), StoreError>;
@@ -437,9 +455,9 @@ pub async fn connect(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             Ok(Arc::new(store))
         }
         #[cfg(not(feature = "embedded"))]
-        StoreKind::Embedded => Err(StoreError::Internal(
-            "this binary was built without the embedded store: set STORE=dynamodb".into(),
-        )),
+        StoreKind::Embedded => {
+            Err(StoreError::Internal("this binary was built without the embedded store: set STORE=dynamodb".into()))
+        }
         StoreKind::DynamoDb => {
             let store = dynamodb::DynamoStore::connect(config).await;
             Ok(Arc::new(store))

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::DELIVERY_TIMEOUT;
 use super::signing::signature_header;
 use super::subscription::Webhook;
 use super::target::{PublicOnlyResolver, TargetPolicy};
-use super::DELIVERY_TIMEOUT;
 use crate::events::Event;
 use crate::store::{Store, StoreError};
 
@@ -36,12 +36,10 @@ impl RetrySchedule {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut delays = Vec::new();
         for part in text.split(',') {
-            let seconds: u64 = part
-                .trim()
-                .parse()
-                .ok()
-                .filter(|s| (1..=Self::MAX_DELAY_SECONDS).contains(s))
-                .ok_or_else(|| format!("`{}` is not a whole number of seconds from 1 to {}", part.trim(), Self::MAX_DELAY_SECONDS))?;
+            let seconds: u64 =
+                part.trim().parse().ok().filter(|s| (1..=Self::MAX_DELAY_SECONDS).contains(s)).ok_or_else(|| {
+                    format!("`{}` is not a whole number of seconds from 1 to {}", part.trim(), Self::MAX_DELAY_SECONDS)
+                })?;
             delays.push(Duration::from_secs(seconds));
         }
         if delays.len() > Self::MAX_RETRIES {
@@ -230,7 +228,8 @@ impl Deliverer {
     /// One signed POST of `event` to `webhook`'s URL.
     async fn post(&self, webhook: &Webhook, event: &Event, now: OffsetDateTime) -> Answer {
         let started = Instant::now();
-        let refused = |why: String| Answer { status: None, error: Some(format!("refused: {why}")), latency: started.elapsed() };
+        let refused =
+            |why: String| Answer { status: None, error: Some(format!("refused: {why}")), latency: started.elapsed() };
         // Checked again: the policy may be stricter now than when the
         // subscription was made, and an address literal meets no resolver.
         let url = match self.policy.check_url(&webhook.url) {
@@ -252,7 +251,9 @@ impl Deliverer {
             .header("webhook-signature", signature)
             .body(body);
         match request.send().await {
-            Ok(response) => Answer { status: Some(response.status().as_u16()), error: None, latency: started.elapsed() },
+            Ok(response) => {
+                Answer { status: Some(response.status().as_u16()), error: None, latency: started.elapsed() }
+            }
             Err(err) => Answer { status: None, error: Some(describe(&err)), latency: started.elapsed() },
         }
     }

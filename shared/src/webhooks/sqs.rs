@@ -29,7 +29,8 @@ impl SqsQueue {
     /// with Lambda's region and credentials (`AWS_ENDPOINT_URL_SQS`
     /// overrides the endpoint).
     pub fn from_env() -> Result<Self, String> {
-        let variable = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(format!("{name} is not set"));
+        let variable =
+            |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(format!("{name} is not set"));
         let (region, credentials) = lambda_environment();
         let mut config = aws_sdk_sqs::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -77,7 +78,12 @@ impl DeliveryQueue for SqsQueue {
                 .map_err(|e| QueueError(format!("{e:?}")))?;
             if !output.failed().is_empty() {
                 let codes: Vec<&str> = output.failed().iter().map(|f| f.code()).collect();
-                return Err(QueueError(format!("{} of {} jobs refused: {}", codes.len(), chunk.len(), codes.join(", "))));
+                return Err(QueueError(format!(
+                    "{} of {} jobs refused: {}",
+                    codes.len(),
+                    chunk.len(),
+                    codes.join(", ")
+                )));
             }
         }
         Ok(())

@@ -73,7 +73,9 @@ impl EventFilter {
         let mut types = Vec::with_capacity(names.len());
         for name in names {
             let known = || EventType::ALL.map(EventType::as_str).join(", ");
-            types.push(EventType::parse(name).ok_or_else(|| format!("unknown event type `{name}`; known: {}", known()))?);
+            types.push(
+                EventType::parse(name).ok_or_else(|| format!("unknown event type `{name}`; known: {}", known()))?,
+            );
         }
         types.sort();
         types.dedup();

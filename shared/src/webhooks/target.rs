@@ -161,9 +161,10 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy;
         Box::pin(async move {
-            let addresses = policy.resolve(name.as_str(), 0).await.map_err(|why| -> Box<dyn std::error::Error + Send + Sync> {
-                Box::new(std::io::Error::other(why))
-            })?;
+            let addresses = policy
+                .resolve(name.as_str(), 0)
+                .await
+                .map_err(|why| -> Box<dyn std::error::Error + Send + Sync> { Box::new(std::io::Error::other(why)) })?;
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use super::DynamoStore;
 use super::errors::classify;
 use super::items::{
-    self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition, category_to_item,
-    n, price_sort_key, product_from_item, product_to_item, s,
+    self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition,
+    category_to_item, n, price_sort_key, product_from_item, product_to_item, s,
 };
 use super::paging::collect;
 use crate::domain::catalog::MAX_STOCK;
@@ -296,7 +296,9 @@ impl ListingPlan {
     /// The index key of the item at `position`: where the query resumes.
     fn start_key(&self, position: &ListPosition) -> Item {
         let (id, index_keys) = match position {
-            ListPosition::Newest { id } => (*id, [("GSI1PK", PRODUCTS_PARTITION.to_owned()), ("GSI1SK", id.to_string())]),
+            ListPosition::Newest { id } => {
+                (*id, [("GSI1PK", PRODUCTS_PARTITION.to_owned()), ("GSI1SK", id.to_string())])
+            }
             ListPosition::Price { price, id } => {
                 let category = self.category.as_deref().unwrap_or_default();
                 (*id, [("GSI2PK", category_partition(category)), ("GSI2SK", price_sort_key(*price, *id))])

@@ -357,7 +357,12 @@ mod tests {
         let order = Order {
             id: OrderId::new(),
             user_id: UserId::new(),
-            items: vec![OrderItem { product_id: ProductId::new(), product_name: "Mug".into(), quantity: 2, price_minor: 950 }],
+            items: vec![OrderItem {
+                product_id: ProductId::new(),
+                product_name: "Mug".into(),
+                quantity: 2,
+                price_minor: 950,
+            }],
             total_amount: Money::from_minor(1900),
             status: OrderStatus::Confirmed,
             created_at: now,

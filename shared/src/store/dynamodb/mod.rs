@@ -40,16 +40,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::ConfigBag;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_sdk_dynamodb::config::ConfigBag;
 
 use super::{Store, StoreError};
 use crate::config::Config;
@@ -145,7 +145,8 @@ fn timeouts(config: &Config) -> TimeoutConfig {
 /// Public for the operator commands' other AWS clients.
 pub fn https_client() -> SharedHttpClient {
     let roots = tls::TrustStore::empty().with_pem_certificate(crate::tls::trusted_roots_pem(RootSource::from_env()));
-    let context = tls::TlsContext::builder().with_trust_store(roots).build().expect("a TLS context without server names");
+    let context =
+        tls::TlsContext::builder().with_trust_store(roots).build().expect("a TLS context without server names");
     let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .tls_context(context)

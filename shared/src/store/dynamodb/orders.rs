@@ -138,7 +138,9 @@ impl OrderStore for DynamoStore {
         let existing = match result {
             Ok(_) => return Ok(IdempotencyClaim::Acquired(IdempotencyTicket { user_id, key: key.to_owned(), token })),
             Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned().unwrap_or_default(),
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned().unwrap_or_default()
+                }
                 _ => return Err(classify(err)),
             },
         };
@@ -170,7 +172,11 @@ impl OrderStore for DynamoStore {
         }
     }
 
-    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+    async fn place_order(
+        &self,
+        order: &Order,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError> {
         let mut request = self.writer.transact_write_items();
         for line in &order.items {
             request = request.transact_items(self.update(
@@ -221,7 +227,12 @@ impl OrderStore for DynamoStore {
         self.order_page("GSI1", user_orders_partition(user_id), status, limit, after).await
     }
 
-    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+    async fn orders_by_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
         self.order_page("GSI2", status_orders_partition(status), None, limit, after).await
     }
 
@@ -270,7 +281,8 @@ impl OrderStore for DynamoStore {
                         return Err(transaction_conflict(err, |_| StoreError::StatusChanged));
                     }
                     let gone: Vec<usize> = failing.iter().map(|i| i - 1).collect();
-                    restock = restock.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, l)| l).collect();
+                    restock =
+                        restock.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, l)| l).collect();
                 }
             }
         }
@@ -301,7 +313,10 @@ impl DynamoStore {
 
 /// Positions (below `count`) of the transaction items whose condition failed.
 fn items_failing<R>(
-    err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
     count: usize,
 ) -> Vec<usize> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

@@ -6,8 +6,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 
 use super::errors::classify;
@@ -53,7 +53,13 @@ pub async fn create_if_missing(client: &Client, table: &str) -> Result<bool, Sto
         Ok(found) => {
             let streaming = found.table().and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
             if !streaming {
-                client.update_table().table_name(table).stream_specification(stream()).send().await.map_err(classify)?;
+                client
+                    .update_table()
+                    .table_name(table)
+                    .stream_specification(stream())
+                    .send()
+                    .await
+                    .map_err(classify)?;
             }
             return Ok(false);
         }
@@ -125,7 +131,12 @@ mod tests {
         for local in ["http://127.0.0.1:8000", "http://localhost:8000/", "http://[::1]:8000", "127.0.0.2:1"] {
             assert!(is_local_endpoint(local), "{local}");
         }
-        for remote in ["https://dynamodb.us-east-1.amazonaws.com", "http://10.0.0.5:8000", "http://127.example.com", "http://0.0.0.0:8000"] {
+        for remote in [
+            "https://dynamodb.us-east-1.amazonaws.com",
+            "http://10.0.0.5:8000",
+            "http://127.example.com",
+            "http://0.0.0.0:8000",
+        ] {
             assert!(!is_local_endpoint(remote), "{remote}");
         }
     }

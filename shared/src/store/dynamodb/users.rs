@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
+use super::DynamoStore;
 use super::errors::{classify, send_transaction, transaction_conflict};
 use super::items::{self, Key, attr_s, n, s, timestamp, user_from_item, user_to_item};
-use super::DynamoStore;
 use super::paging::collect;
 use crate::domain::{Email, Role, User, UserId, UserStatus};
 use crate::store::{StoreError, TokenStanding, UserPage, UserQuery, UserStanding, UserStore};
@@ -92,14 +92,7 @@ impl UserStore for DynamoStore {
     async fn revoke_token(&self, jti: &str, expires_at: OffsetDateTime) -> Result<(), StoreError> {
         let mut item = Key::revoked_token(jti).into_item();
         item.insert("expiresAt".into(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
-        self.writer
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.writer.put_item().table_name(&self.table).set_item(Some(item)).send().await.map(|_| ()).map_err(classify)
     }
 
     async fn token_standing(&self, user: UserId, jti: &str) -> Result<TokenStanding, StoreError> {
@@ -165,7 +158,9 @@ impl UserStore for DynamoStore {
         }
         if let Some(role) = query.role {
             filters.push("#role = :role");
-            request = request.expression_attribute_names("#role", "role").expression_attribute_values(":role", s(role.as_str()));
+            request = request
+                .expression_attribute_names("#role", "role")
+                .expression_attribute_values(":role", s(role.as_str()));
         }
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
@@ -224,7 +219,8 @@ impl DynamoStore {
 fn standing_of(item: &items::Item) -> Result<UserStanding, StoreError> {
     Ok(UserStanding {
         session_version: items::session_version(item)?,
-        role: Role::parse(&attr_s(item, "role")?).ok_or_else(|| StoreError::Internal("user item role: unknown".into()))?,
+        role: Role::parse(&attr_s(item, "role")?)
+            .ok_or_else(|| StoreError::Internal("user item role: unknown".into()))?,
         status: items::user_status(item)?,
     })
 }
@@ -236,4 +232,3 @@ fn users_index_key(id: UserId) -> items::Item {
     key.insert("GSI1SK".into(), s(id.to_string()));
     key
 }
-

@@ -167,7 +167,9 @@ impl WebhookStore for DynamoStore {
                 .await;
             match result {
                 Ok(_) => return Ok(webhook),
-                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => continue,
+                Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                    continue;
+                }
                 Err(err) => return Err(classify(err)),
             }
         }

@@ -166,9 +166,7 @@ fn list_newest(txn: &ReadTransaction, query: &ProductQuery, page: &mut Vec<Produ
         Some(ListPosition::Price { .. }) => return Err(StoreError::Internal("cursor of another listing".into())),
         None => Bound::Unbounded,
     };
-    let range = products
-        .range::<&str>((Bound::Unbounded, upper.as_ref().map(String::as_str)))
-        .map_err(internal)?;
+    let range = products.range::<&str>((Bound::Unbounded, upper.as_ref().map(String::as_str))).map_err(internal)?;
     let candidates = range.rev().map(|entry| {
         let (_, bytes) = entry.map_err(internal)?;
         ProductRecord::from_bytes(bytes.value()).map(Some)
@@ -234,9 +232,16 @@ pub(super) fn read_product(txn: &WriteTransaction, id: ProductId) -> Result<Opti
 
 /// Writes `product`, moves its category index entry from where
 /// `previous` had it, and records the change.
-pub(super) fn write_product(txn: &WriteTransaction, product: &Product, previous: Option<&Product>) -> Result<(), StoreError> {
+pub(super) fn write_product(
+    txn: &WriteTransaction,
+    product: &Product,
+    previous: Option<&Product>,
+) -> Result<(), StoreError> {
     let bytes = ProductRecord::to_bytes(product)?;
-    txn.open_table(PRODUCTS).map_err(internal)?.insert(product.id.to_string().as_str(), bytes.as_slice()).map_err(internal)?;
+    txn.open_table(PRODUCTS)
+        .map_err(internal)?
+        .insert(product.id.to_string().as_str(), bytes.as_slice())
+        .map_err(internal)?;
     record_change(txn, previous.map(Written::Product), Some(Written::Product(product)))?;
     let mut index = txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
     let new_key = category_index_key(product);

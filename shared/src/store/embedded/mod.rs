@@ -144,4 +144,3 @@ impl Store for EmbeddedStore {
         Some(self)
     }
 }
-

@@ -36,11 +36,16 @@ impl OrderStore for EmbeddedStore {
             let txn = db.begin_write().map_err(internal)?;
             let claim = {
                 let mut records = txn.open_table(IDEMPOTENCY).map_err(internal)?;
-                let existing = records.get(record_key.as_str()).map_err(internal)?.map(|v| IdempotencyRecord::from_bytes(v.value()));
+                let existing = records
+                    .get(record_key.as_str())
+                    .map_err(internal)?
+                    .map(|v| IdempotencyRecord::from_bytes(v.value()));
                 let existing = existing.transpose()?.filter(|r| r.expires_at > now.unix_timestamp());
                 match existing {
                     Some(record) if record.fingerprint != fingerprint => IdempotencyClaim::Mismatch,
-                    Some(IdempotencyRecord { response: Some((status, body)), .. }) => IdempotencyClaim::Replay { status, body },
+                    Some(IdempotencyRecord { response: Some((status, body)), .. }) => {
+                        IdempotencyClaim::Replay { status, body }
+                    }
                     Some(record) if record.lease_until > now.unix_timestamp() => IdempotencyClaim::InProgress,
                     // Absent, expired, or a claim whose holder died: ours.
                     _ => {
@@ -82,7 +87,11 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn place_order(&self, order: &Order, completion: Option<(&IdempotencyTicket, &str)>) -> Result<(), StoreError> {
+    async fn place_order(
+        &self,
+        order: &Order,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError> {
         let order = order.clone();
         let completion = completion.map(|(ticket, body)| (ticket.clone(), body.to_owned()));
         self.writing(move |db| {
@@ -160,7 +169,12 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn orders_by_status(&self, status: OrderStatus, limit: usize, after: Option<OrderId>) -> Result<OrderPage, StoreError> {
+    async fn orders_by_status(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(internal)?;
             let index = txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
@@ -257,7 +271,12 @@ fn collect_page(
 
 /// Writes `order` (last changed by `by`), moves its status index entry
 /// from where `previous` had it, and records the change.
-fn write_order(txn: &WriteTransaction, order: &Order, previous: Option<&Order>, by: Option<&Actor>) -> Result<(), StoreError> {
+fn write_order(
+    txn: &WriteTransaction,
+    order: &Order,
+    previous: Option<&Order>,
+    by: Option<&Actor>,
+) -> Result<(), StoreError> {
     record_change(txn, previous.map(|p| Written::Order(p, None)), Some(Written::Order(order, by)))?;
     let id = order.id.to_string();
     let bytes = OrderRecord::to_bytes(order, by)?;

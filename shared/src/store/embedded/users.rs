@@ -202,4 +202,3 @@ fn another_active_admin(users: &redb::Table<&str, &[u8]>, id: &str) -> Result<bo
     }
     Ok(false)
 }
-

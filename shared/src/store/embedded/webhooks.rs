@@ -142,7 +142,9 @@ impl WebhookStore for EmbeddedStore {
                 None => Bound::Included((webhook.as_str(), "~")),
             };
             let mut items: Vec<DeliveryAttempt> = Vec::with_capacity(limit + 1);
-            for entry in deliveries.range((Bound::Included((webhook.as_str(), bound.as_str())), upper)).map_err(internal)?.rev() {
+            for entry in
+                deliveries.range((Bound::Included((webhook.as_str(), bound.as_str())), upper)).map_err(internal)?.rev()
+            {
                 items.push(decode(entry.map_err(internal)?.1.value(), "delivery")?);
                 if items.len() > limit {
                     break;
