@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by load/event-lag.sh and load/webhook-latency.sh, which measure
 # the asynchronous half on both backends: the stand-ins installed, the fast
 # shop-local built, a work directory and a list of PIDs stopped on exit.

@@ -8,6 +8,7 @@
 # write. Every server runs on a free loopback port and is stopped by PID.
 # Usage: load/event-lag.sh [changes]   (default 500)
 set -euo pipefail
+# shellcheck source=../local-stack/lib.sh
 source "$(dirname "$0")/../local-stack/lib.sh"
 cd "$REPO_DIR"
 CHANGES=${1:-500}

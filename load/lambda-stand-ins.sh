@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by load/lambda-measure.sh and load/lambda-cost.sh: the emulator
 # (RIE, from SAM CLI's wheel in the venv), the release binaries, shop-local
 # for the fixtures, DynamoDB Local and Redis on free loopback ports (stopped
@@ -53,4 +54,4 @@ WEBHOOK_QUEUE_URL=http://127.0.0.1:9/000000000000/deliveries
 WEBHOOK_DEAD_LETTER_QUEUE_URL=http://127.0.0.1:9/000000000000/dead-letters
 ${EXTRA_FUNCTION_ENV:-}
 ENV
-env $(cat "$WORK/env") target/fast/shop-local create-table
+with_env_file "$WORK/env" target/fast/shop-local create-table

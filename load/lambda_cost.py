@@ -169,7 +169,7 @@ def main():
             emulator.stop()
     total_requests = sum(route["requests"] for route in per_route.values())
     print(f"prices: {PRICES['date']}; {ITERATIONS} scenario iterations, {total_requests} requests counted")
-    print(f"| route (function) | share of the mix | read units | write units | billed ms (memory) | $ per million |")
+    print("| route (function) | share of the mix | read units | write units | billed ms (memory) | $ per million |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     results, mix_cost = {}, 0.0
     for function in [f for f in functions if f in per_route]:

@@ -212,9 +212,10 @@ class Api:
 def start_shop_local(binary, env, workdir):
     """`shop-local` on a free loopback port against the measured table."""
     port = free_port()
-    log = open(os.path.join(workdir, "shop-local.log"), "w")
-    process = subprocess.Popen([binary], env=dict(env, PORT=str(port), DATA_DIR=os.path.join(workdir, "data")),
-                               stdout=log, stderr=subprocess.STDOUT)
+    # The child keeps its own copy of the log's descriptor.
+    with open(os.path.join(workdir, "shop-local.log"), "w") as log:
+        process = subprocess.Popen([binary], env=dict(env, PORT=str(port), DATA_DIR=os.path.join(workdir, "data")),
+                                   stdout=log, stderr=subprocess.STDOUT)
     wait_for_port(port, process)
     return process, Api(f"http://127.0.0.1:{port}")
 

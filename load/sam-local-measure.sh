@@ -6,6 +6,7 @@
 # stopped by PID.
 # Usage: load/sam-local-measure.sh [N]   (default 50)
 set -euo pipefail
+# shellcheck source=../local-stack/lib.sh
 source "$(dirname "$0")/../local-stack/lib.sh"
 cd "$REPO_DIR"
 N=${1:-50}

@@ -9,7 +9,6 @@ against a fresh start; it prints one Markdown table.
 Usage: python sam_local_measure.py BASE_URL ADMIN_ENV_FILE SHOP_LOCAL N
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -33,7 +32,8 @@ def call(method, path, token=None, body=None):
 def sign_up(email, admin=False):
     call("POST", "/api/auth/register", body={"email": email, "password": PASSWORD, "name": "Measure"})
     if admin:
-        env = dict(line.split("=", 1) for line in open(ADMIN_ENV).read().split())
+        with open(ADMIN_ENV) as admin_env:
+            env = dict(line.split("=", 1) for line in admin_env.read().split())
         env["PATH"] = os.environ["PATH"]
         subprocess.run([SHOP_LOCAL, "admin", "grant", email], env=env, check=True, capture_output=True)
     return call("POST", "/api/auth/login", body={"email": email, "password": PASSWORD})[1].json()["token"]
@@ -113,7 +113,7 @@ measure("openapi-document", "GET", "/openapi.yaml")
 tokens = [call("POST", "/api/auth/login", body={"email": f"buyer-{run}@example.com", "password": PASSWORD})[1].json()["token"] for _ in range(N + 1)]
 measure_each("auth-logout", [("POST", "/api/auth/logout", t, None) for t in tokens])
 
-print(f"| function | first request (cold) | warm p50 | warm p99 | warm answer |")
+print("| function | first request (cold) | warm p50 | warm p99 | warm answer |")
 print("| --- | ---: | ---: | ---: | --- |")
 for name, (cold, p50, p99, status) in results.items():
     print(f"| `{name}` | {cold:.0f} ms | {p50:.1f} ms | {p99:.1f} ms | {status} |")

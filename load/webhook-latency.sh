@@ -10,6 +10,7 @@
 # Every process runs on loopback and is stopped by PID.
 # Usage: load/webhook-latency.sh [changes]   (default 500)
 set -euo pipefail
+# shellcheck source=../local-stack/lib.sh
 source "$(dirname "$0")/../local-stack/lib.sh"
 cd "$REPO_DIR"
 CHANGES=${1:-500}
@@ -29,7 +30,8 @@ measure() {
     local receiver=$!
     PIDS+=("$receiver")
     for _ in $(seq 1 50); do grep -q listening "$dir/receiver.out" 2>/dev/null && break; sleep 0.1; done
-    local hooks="http://127.0.0.1:$(awk '{print $2}' "$dir/receiver.out")"
+    local hooks
+    hooks="http://127.0.0.1:$(awk '{print $2}' "$dir/receiver.out")"
     local port pid
     port=$(free_port)
     pid=$(start_load_server "$port" "$dir" WEBHOOK_ALLOW_INSECURE_URLS=true "$@")

@@ -6,6 +6,7 @@
 #
 #   local-stack/docs-assets.sh [version, default the pinned one]
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 VERSION="${1:-5.35.0}"

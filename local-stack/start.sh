@@ -9,6 +9,7 @@
 #
 # Then serve the API against them with the command this script prints.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
@@ -26,10 +27,8 @@ fi
 ensure_redis
 ensure_dynamodb_local
 
-REDIS_LOG="$STATE_DIR/redis.log"
-redis_pid=$(start_redis "$REDIS_PORT" "$STATE_DIR/redis")
-DYNAMODB_LOG="$STATE_DIR/dynamodb.log"
-dynamodb_pid=$(start_dynamodb "$DYNAMODB_PORT" "$STATE_DIR/dynamodb") || { stop_pid "$redis_pid"; exit 1; }
+redis_pid=$(REDIS_LOG="$STATE_DIR/redis.log" start_redis "$REDIS_PORT" "$STATE_DIR/redis")
+dynamodb_pid=$(DYNAMODB_LOG="$STATE_DIR/dynamodb.log" start_dynamodb "$DYNAMODB_PORT" "$STATE_DIR/dynamodb") || { stop_pid "$redis_pid"; exit 1; }
 echo "$redis_pid $dynamodb_pid" >"$STATE_DIR/pids"
 
 log "redis-server on 127.0.0.1:$REDIS_PORT (pid $redis_pid), DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT (pid $dynamodb_pid)"

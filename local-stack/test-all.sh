@@ -27,6 +27,7 @@
 # starts the servers on free loopback ports, and stops them on exit.
 # Usage: local-stack/test-all.sh
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
@@ -57,15 +58,12 @@ ensure_chromium
 command -v cargo >/dev/null || { log "cargo is required (rustup)"; exit 1; }
 
 REDIS_PORT=$(free_port)
-REDIS_LOG="$WORK_DIR/redis.log"
-REDIS_PID=$(start_redis "$REDIS_PORT")
+REDIS_PID=$(REDIS_LOG="$WORK_DIR/redis.log" start_redis "$REDIS_PORT")
 make_test_ca "$WORK_DIR/tls"
 REDIS_TLS_PORT=$(free_port)
-REDIS_TLS_LOG="$WORK_DIR/redis-tls.log"
-REDIS_TLS_PID=$(start_redis_tls "$REDIS_TLS_PORT" "$WORK_DIR/tls")
+REDIS_TLS_PID=$(REDIS_TLS_LOG="$WORK_DIR/redis-tls.log" start_redis_tls "$REDIS_TLS_PORT" "$WORK_DIR/tls")
 DYNAMODB_PORT=$(free_port)
-DYNAMODB_LOG="$WORK_DIR/dynamodb.log"
-DYNAMODB_PID=$(start_dynamodb "$DYNAMODB_PORT")
+DYNAMODB_PID=$(DYNAMODB_LOG="$WORK_DIR/dynamodb.log" start_dynamodb "$DYNAMODB_PORT")
 log "redis-server on 127.0.0.1:$REDIS_PORT (TLS: $REDIS_TLS_PORT), DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT"
 
 export SHOP_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -128,7 +126,7 @@ SHOP_SAM_URL="$SAM_URL" SHOP_SAM_ADMIN_ENV="$REPO_DIR/.sam-local/admin-env" SHOP
 # The fuzzer's admin: registered through the functions, granted by the operator's command.
 curl -sf "$SAM_URL/api/auth/register" -H 'content-type: application/json' \
     -d '{"email":"fuzz-admin@example.com","password":"fuzzing admin password","name":"Fuzzing Admin"}' >/dev/null
-env $(cat "$REPO_DIR/.sam-local/admin-env") target/debug/shop-local admin grant fuzz-admin@example.com
+with_env_file "$REPO_DIR/.sam-local/admin-env" target/debug/shop-local admin grant fuzz-admin@example.com
 mkdir -p "$WORK_DIR/sam-fuzz"
 # Valid requests only (the malformed ones reach the same handlers in step
 # 5): SAM's emulator answers a body that is not UTF-8 with its own 502

@@ -30,7 +30,7 @@ CHROMIUM_FLAGS = [
 def chromium(*arguments):
     with tempfile.TemporaryDirectory() as profile:
         command = ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments]
-        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+        return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
 
 
 def main():
