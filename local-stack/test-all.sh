@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, against both backends:
 #
+#   0. the house habits, first because they take seconds: rustfmt, clippy
+#      with warnings as errors, shellcheck, ruff (local-stack/lint.sh);
 #   1. unit, contract, event and black-box tests with the embedded store and
 #      the in-process cache; the store and cache contract suites also run
 #      against DynamoDB Local and Redis;
@@ -50,6 +52,9 @@ report_free_disk
 if [ "${CI:-}" = "true" ]; then
     export CARGO_INCREMENTAL=0
 fi
+
+log "0/7 house habits: cargo fmt, clippy, shellcheck, ruff"
+local-stack/lint.sh
 
 ensure_redis
 ensure_openssl

@@ -208,10 +208,10 @@ impl Config {
             return Err(invalid("TABLE_NAME", format!("`{table_name}` is not 3-255 of a-z, A-Z, 0-9, `_`, `-`, `.`")));
         }
         let jwt_secret = var("JWT_SECRET");
-        if let Some(secret) = &jwt_secret {
-            if secret.len() < 32 {
-                return Err(invalid("JWT_SECRET", "must be at least 32 characters".into()));
-            }
+        if let Some(secret) = &jwt_secret
+            && secret.len() < 32
+        {
+            return Err(invalid("JWT_SECRET", "must be at least 32 characters".into()));
         }
         let rate_limit = RateLimitConfig {
             window: Duration::from_secs(number(&var, "RATE_LIMIT_WINDOW_SECONDS", 900, 1)?),

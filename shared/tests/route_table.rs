@@ -34,7 +34,7 @@ fn functions_in_template() -> Vec<(String, Value)> {
     let resources = template["Resources"].as_mapping().unwrap();
     resources
         .iter()
-        .filter(|(_, resource)| resource["Type"] == Value::from("AWS::Serverless::Function"))
+        .filter(|(_, resource)| resource["Type"] == "AWS::Serverless::Function")
         .map(|(name, resource)| (name.as_str().unwrap().to_owned(), resource.clone()))
         .collect()
 }

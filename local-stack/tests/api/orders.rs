@@ -341,7 +341,7 @@ async fn stock_is_conserved_through_a_random_mix_of_orders_cancels_and_adjustmen
     assert!(placed.len() >= 10, "the mix placed too few orders to mean much: {}", placed.len());
     for (i, id) in ids.iter().enumerate() {
         let expected = initial[i] as i64 + adjustments.get(id).copied().unwrap_or(0);
-        let actual = stock(&app, id).await as i64 + reserved.get(id).copied().unwrap_or(0) as i64;
+        let actual = stock(app, id).await as i64 + reserved.get(id).copied().unwrap_or(0) as i64;
         assert_eq!(actual, expected, "product {i} (seed {seed})");
     }
 }

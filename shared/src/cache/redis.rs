@@ -27,6 +27,18 @@ fn unavailable(err: impl std::fmt::Display) -> CacheError {
     CacheError(err.to_string())
 }
 
+/// Makes ring the process's rustls provider, unless one is installed.
+///
+/// rustls 0.23.48 deprecated ring's provider because it has no
+/// post-quantum key exchange; the alternative, aws-lc, adds about a
+/// megabyte of C to every Lambda binary (see the workspace Cargo.toml), and
+/// the one TLS peer this serves is ElastiCache inside the VPC, which offers
+/// no post-quantum group either. Revisit when the functions move to aws-lc.
+#[allow(deprecated)]
+fn install_ring_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl RedisCache {
     /// Parses `url` (`redis://` or `rediss://` for in-transit TLS) without
     /// connecting: the first command connects, so a cache that is down at
@@ -35,7 +47,7 @@ impl RedisCache {
         // redis-rs builds its rustls config from the process-wide crypto
         // provider; name ring rather than rely on it being the only one
         // compiled in (a host build may link aws-lc through other crates).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_ring_provider();
         let client = client(url).map_err(|e| CacheError(format!("CACHE_URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))

@@ -87,7 +87,7 @@ impl Password {
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let length = raw.chars().count();
-        if length < Self::MIN_CHARS || length > Self::MAX_CHARS {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&length) {
             return Err(format!("must be {} to {} characters", Self::MIN_CHARS, Self::MAX_CHARS));
         }
         if raw.trim().is_empty() {

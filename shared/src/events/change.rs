@@ -117,23 +117,23 @@ pub fn events_of(change: &Change, mapping: &Mapping) -> Vec<Event> {
                 status: order.status,
             }),
         ),
-        (Some(Entity::Order { order: old, .. }), Some(Entity::Order { order: new, changed_by })) => {
-            if old.status != new.status {
-                let data = StatusChange {
-                    order_id: new.id,
-                    user_id: new.user_id,
-                    from: old.status,
-                    to: new.status,
-                    by: changed_by.clone(),
-                    items: new.items.iter().map(EventLine::from).collect(),
-                };
-                let data = match new.status {
-                    OrderStatus::Cancelled => EventData::OrderCancelled(data),
-                    OrderStatus::Expired => EventData::OrderExpired(data),
-                    _ => EventData::OrderStatusChanged(data),
-                };
-                emit(new.updated_at, data);
-            }
+        (Some(Entity::Order { order: old, .. }), Some(Entity::Order { order: new, changed_by }))
+            if old.status != new.status =>
+        {
+            let data = StatusChange {
+                order_id: new.id,
+                user_id: new.user_id,
+                from: old.status,
+                to: new.status,
+                by: changed_by.clone(),
+                items: new.items.iter().map(EventLine::from).collect(),
+            };
+            let data = match new.status {
+                OrderStatus::Cancelled => EventData::OrderCancelled(data),
+                OrderStatus::Expired => EventData::OrderExpired(data),
+                _ => EventData::OrderStatusChanged(data),
+            };
+            emit(new.updated_at, data);
         }
         // Profile edits, role changes, logins: no event types (yet).
         _ => {}

@@ -143,10 +143,8 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
             checkpoint.insert(shard, sequence);
             moved = true;
         }
-        if moved {
-            if let Err(err) = poller.save(&checkpoint) {
-                tracing::warn!(error = %err, "could not save the stream checkpoint");
-            }
+        if moved && let Err(err) = poller.save(&checkpoint) {
+            tracing::warn!(error = %err, "could not save the stream checkpoint");
         }
         if dispatcher.in_flight() < WINDOW {
             match poller.poll().await {

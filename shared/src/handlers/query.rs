@@ -62,10 +62,10 @@ pub fn parse(app: &App, request: &Request) -> Result<ListRequest, ApiError> {
     }
     query.min_price = get("minPrice").and_then(|raw| errors.check("minPrice", Money::parse_decimal(raw)));
     query.max_price = get("maxPrice").and_then(|raw| errors.check("maxPrice", Money::parse_decimal(raw)));
-    if let (Some(min), Some(max)) = (query.min_price, query.max_price) {
-        if min > max {
-            errors.add("minPrice", "must not be greater than maxPrice");
-        }
+    if let (Some(min), Some(max)) = (query.min_price, query.max_price)
+        && min > max
+    {
+        errors.add("minPrice", "must not be greater than maxPrice");
     }
     query.in_stock = get("inStock").and_then(|raw| match raw {
         "true" => Some(true),

@@ -45,15 +45,15 @@ pub(super) fn transaction_conflict<R: std::fmt::Debug>(
     err: SdkError<TransactWriteItemsError, R>,
     on_condition: impl Fn(usize) -> StoreError,
 ) -> StoreError {
-    if let SdkError::ServiceError(service) = &err {
-        if let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err() {
-            let reasons = cancelled.cancellation_reasons();
-            if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
-                return on_condition(index);
-            }
-            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-                return StoreError::Unavailable("dynamodb: transaction conflict".into());
-            }
+    if let SdkError::ServiceError(service) = &err
+        && let TransactWriteItemsError::TransactionCanceledException(cancelled) = service.err()
+    {
+        let reasons = cancelled.cancellation_reasons();
+        if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+            return on_condition(index);
+        }
+        if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+            return StoreError::Unavailable("dynamodb: transaction conflict".into());
         }
     }
     classify(err)
