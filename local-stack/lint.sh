@@ -4,7 +4,7 @@
 #
 #   cargo fmt --all -- --check                          (fix: cargo fmt --all)
 #   cargo clippy --workspace --all-targets -D warnings  (fix: cargo clippy --fix --allow-dirty, then by hand)
-#   shellcheck on every shell script                    (fix: by hand; see the wiki link it prints)
+#   every shell script through shellcheck               (fix: by hand; see the wiki link it prints)
 #   ruff check on every Python file                     (fix: .venv-lint/bin/ruff check --fix)
 #
 # Installs what is missing: rustfmt and clippy (rustup), shellcheck
