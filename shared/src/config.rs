@@ -123,6 +123,10 @@ pub struct Config {
     /// expiry moves it to `expired` (`ORDER_RESERVATION_SECONDS`, default
     /// 1800; `0` turns expiry off).
     pub order_reservation: Option<Duration>,
+    /// How long a cart nobody touches is kept (`CART_TTL_DAYS`, default
+    /// 30, at least 1): DynamoDB's TTL deletes it, the embedded store's
+    /// sweep does locally.
+    pub cart_ttl: time::Duration,
     /// How often `shop-local` reads the DynamoDB Local table's stream
     /// (`EVENTS_POLL_MS`, default 200); the embedded outbox is read as soon
     /// as a change is written, and at this interval otherwise.
@@ -253,6 +257,10 @@ impl Config {
             order_reservation: Some(number(&var, "ORDER_RESERVATION_SECONDS", 1800, 0)?)
                 .filter(|&seconds| seconds > 0)
                 .map(Duration::from_secs),
+            cart_ttl: match number(&var, "CART_TTL_DAYS", 30, 1)? {
+                days @ 1..=3650 => time::Duration::days(days as i64),
+                _ => return Err(invalid("CART_TTL_DAYS", "must be at most 3650".into())),
+            },
             events_poll_interval: Duration::from_millis(number(&var, "EVENTS_POLL_MS", 200, 10)?),
             event_feed: match var("EVENT_FEED").as_deref() {
                 None | Some("on") => true,
@@ -368,6 +376,15 @@ mod tests {
         assert_eq!(err.name, "PORT");
         let err = config_from(&[("JWT_TTL_SECONDS", "0")]).unwrap_err();
         assert_eq!(err.name, "JWT_TTL_SECONDS");
+    }
+
+    #[test]
+    fn carts_last_thirty_days_unless_set_within_ten_years() {
+        assert_eq!(config_from(&[]).unwrap().cart_ttl, time::Duration::days(30));
+        assert_eq!(config_from(&[("CART_TTL_DAYS", "7")]).unwrap().cart_ttl, time::Duration::days(7));
+        for bad in ["0", "3651", "a week"] {
+            assert_eq!(config_from(&[("CART_TTL_DAYS", bad)]).unwrap_err().name, "CART_TTL_DAYS", "{bad}");
+        }
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// 409 naming what conflicted (the products short of stock).
     #[error("{message}")]
     ConflictWith { message: String, details: Map<String, Value> },
+    /// 412: an `If-Match` precondition failed (the resource changed since
+    /// the client read it).
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// 413: the body is over the configured cap.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -83,6 +87,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::ConflictWith { .. } => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -75,6 +75,7 @@ async fn make_changes(store: &Arc<dyn Store>) {
         items: vec![OrderItem { product_id: mug.id, product_name: "Mug".into(), quantity, price_minor: 1500 }],
         total_amount: Money::from_minor(1500 * quantity),
         status: OrderStatus::Pending,
+        source: shop::domain::OrderSource::Api,
         created_at: at,
         updated_at: at,
     };

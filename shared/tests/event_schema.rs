@@ -66,6 +66,7 @@ fn every_kind_of_event() -> Vec<Event> {
         items: vec![OrderItem { product_id: product.id, product_name: "Rake".into(), quantity: 2, price_minor: 1999 }],
         total_amount: Money::from_minor(3998),
         status: OrderStatus::Pending,
+        source: shop::domain::OrderSource::Api,
         created_at: at,
         updated_at: at,
     };

@@ -51,6 +51,7 @@ fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {
         total_amount: shop::domain::order::order_total(&items).unwrap(),
         items,
         status: OrderStatus::Pending,
+        source: shop::domain::OrderSource::Api,
         created_at: now(),
         updated_at: now(),
     }

@@ -95,6 +95,31 @@ impl OrderStatus {
     }
 }
 
+/// How an order was placed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderSource {
+    /// `POST /api/orders`, with its lines in the request. Orders stored
+    /// before the source was recorded are these.
+    #[default]
+    Api,
+    /// `POST /api/checkout`, from the caller's cart.
+    Cart,
+}
+
+impl OrderSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderSource::Api => "api",
+            OrderSource::Cart => "cart",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [OrderSource::Api, OrderSource::Cart].into_iter().find(|source| source.as_str() == raw)
+    }
+}
+
 /// One line of an order, with the name and unit price the catalog had when
 /// the order was placed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +145,7 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     pub total_amount: Money,
     pub status: OrderStatus,
+    pub source: OrderSource,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

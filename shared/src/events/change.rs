@@ -115,6 +115,7 @@ pub fn events_of(change: &Change, mapping: &Mapping) -> Vec<Event> {
                 items: order.items.iter().map(EventLine::from).collect(),
                 total_amount: order.total_amount,
                 status: order.status,
+                source: order.source,
             }),
         ),
         (Some(Entity::Order { order: old, .. }), Some(Entity::Order { order: new, changed_by }))
@@ -204,6 +205,7 @@ mod tests {
             }],
             total_amount: Money::from_minor(1900),
             status,
+            source: crate::domain::OrderSource::Cart,
             created_at: at,
             updated_at: at,
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Money, OrderId, OrderItem, OrderStatus, ProductId, Role, UserId};
+use crate::domain::{Money, OrderId, OrderItem, OrderSource, OrderStatus, ProductId, Role, UserId};
 
 /// The envelope's `schemaVersion`. Adding a field to a `data` keeps it;
 /// removing or retyping one moves it on.
@@ -229,6 +229,10 @@ pub struct OrderPlaced {
     pub items: Vec<EventLine>,
     pub total_amount: Money,
     pub status: OrderStatus,
+    /// `cart` for a checkout, `api` for `POST /api/orders`. Defaulted so
+    /// that an event queued before the field existed still reads.
+    #[serde(default)]
+    pub source: OrderSource,
 }
 
 /// `order.status_changed`, `order.cancelled` and `order.expired`: the one

@@ -25,9 +25,14 @@ const WINDOW: usize = 5_000;
 /// Changes read per call.
 const BATCH: usize = 200;
 
-/// Starts the change feed's reader, the consumers and the expiry timer on
+/// How often `shop-local` deletes expired carts: they live for days, and
+/// reads ignore an expired one anyway.
+const CART_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Starts the change feed's reader, the consumers and the expiry timers on
 /// the current runtime; they run until the process ends.
 pub fn spawn(app: Arc<App>, observer: Arc<dyn DeliveryObserver>) {
+    tokio::spawn(sweep_expired_carts(Arc::clone(&app)));
     if let Some(reservation) = app.config.order_reservation {
         tokio::spawn(expire_reservations(Arc::clone(&app), reservation));
     }
@@ -177,6 +182,21 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
         tokio::select! {
             () = dispatcher.progressed() => {}
             () = tokio::time::sleep(app.config.events_poll_interval) => {}
+        }
+    }
+}
+
+/// The embedded store's stand-in for DynamoDB's TTL on carts (on DynamoDB
+/// the sweep does nothing).
+async fn sweep_expired_carts(app: Arc<App>) {
+    let mut timer = tokio::time::interval(CART_SWEEP_INTERVAL);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        timer.tick().await;
+        match app.store.sweep_expired_carts(OffsetDateTime::now_utc(), 1000).await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(carts = swept, "expired carts deleted"),
+            Err(err) => tracing::warn!(error = %err, "cart sweep failed; the next one retries"),
         }
     }
 }

@@ -5,11 +5,14 @@
 //! from the route table (see [`crate::access`]).
 
 mod auth;
+mod carts;
 pub(crate) mod categories;
+mod checkout;
 #[cfg(feature = "docs")]
 mod docs;
 mod events;
 mod health;
+mod idempotency;
 mod orders;
 pub(crate) mod products;
 mod query;
@@ -51,6 +54,11 @@ pub async fn dispatch(
         RouteId::OrdersGet => orders::get(app, signed_in(caller)?, request).await,
         RouteId::OrdersItems => orders::items(app, signed_in(caller)?, request).await,
         RouteId::OrdersUpdateStatus => orders::update_status(app, signed_in(caller)?, request).await,
+        RouteId::CartGet => carts::get(app, signed_in(caller)?).await,
+        RouteId::CartItemsPut => carts::put_item(app, signed_in(caller)?, request).await,
+        RouteId::CartItemsDelete => carts::delete_item(app, signed_in(caller)?, request).await,
+        RouteId::CartClear => carts::clear(app, signed_in(caller)?, request).await,
+        RouteId::Checkout => checkout::checkout(app, signed_in(caller)?, request).await,
         RouteId::UsersList => users::list(app, request).await,
         RouteId::UsersGet => users::get(app, request).await,
         RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,

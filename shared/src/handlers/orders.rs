@@ -7,20 +7,19 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value, json};
 use time::OffsetDateTime;
 
+use super::idempotency::{self, Claimed};
 use super::products::invalidate_product;
 use super::query::{known_params, page_limit};
 use super::views::OrderView;
 use crate::access::Principal;
 use crate::app::App;
 use crate::domain::order::{TransitionError, order_total};
-use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderStatus, UserId};
+use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderSource, OrderStatus, UserId};
 use crate::error::ApiError;
 use crate::events::Actor;
 use crate::http::{json, json_bytes, parse_json, path_param, with_location};
 use crate::metrics::{self, Metric};
-use crate::store::{IdempotencyClaim, IdempotencyTicket, StoreError};
-
-const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+use crate::store::{IdempotencyTicket, StoreError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -59,33 +58,12 @@ pub async fn create(app: &App, principal: Principal, request: Request) -> Result
         }
         ApiError::from(details)
     })?;
-    let ticket = match idempotency_key(&request)? {
-        None => None,
-        Some(key) => {
-            let fingerprint = fingerprint(&lines);
-            let claim =
-                app.store.claim_idempotency_key(principal.user_id, &key, &fingerprint, OffsetDateTime::now_utc());
-            match claim.await? {
-                IdempotencyClaim::Acquired(ticket) => Some(ticket),
-                IdempotencyClaim::Replay { status, body } => return replay(status, body),
-                IdempotencyClaim::Mismatch => {
-                    return Err(ApiError::Unprocessable(
-                        "Idempotency-Key was already used with a different request".into(),
-                    ));
-                }
-                IdempotencyClaim::InProgress => {
-                    return Err(ApiError::Conflict("a request with this Idempotency-Key is still in progress".into()));
-                }
-            }
-        }
+    let ticket = match idempotency::claim(app, &principal, &request, || fingerprint(&lines)).await? {
+        Claimed::Proceed(ticket) => ticket,
+        Claimed::Replayed(response) => return Ok(response),
     };
     let result = place(app, &principal, &lines, ticket.as_ref()).await;
-    if let (Err(_), Some(ticket)) = (&result, &ticket) {
-        // Nothing was placed: let a retry with the key run again.
-        if let Err(err) = app.store.release_idempotency_key(ticket).await {
-            tracing::warn!(error = %err, "could not release an idempotency key");
-        }
-    }
+    idempotency::settle(app, ticket.as_ref(), &result).await;
     result
 }
 
@@ -125,6 +103,7 @@ async fn place(
         items,
         total_amount,
         status: OrderStatus::Pending,
+        source: OrderSource::Api,
         created_at: now,
         updated_at: now,
     };
@@ -136,6 +115,12 @@ async fn place(
         }
         other => other.into(),
     })?;
+    placed(app, &order, body).await
+}
+
+/// What follows a placed order, however it was placed: metrics, the
+/// catalog cache, the log line, and the 201 with its `Location`.
+pub(super) async fn placed(app: &App, order: &Order, body: String) -> Result<Response<Body>, ApiError> {
     metrics::count(Metric::OrdersPlaced);
     // A metric, not money arithmetic: the exact total stays in minor units.
     metrics::add(Metric::OrderValue, order.total_amount.minor() as f64 / 100.0);
@@ -147,6 +132,7 @@ async fn place(
         user_id = %order.user_id,
         total = %order.total_amount,
         lines = order.items.len(),
+        source = order.source.as_str(),
         event = "order_placed",
         "order placed"
     );
@@ -154,7 +140,8 @@ async fn place(
     Ok(with_location(response, &format!("/api/orders/{}", order.id)))
 }
 
-fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
+/// The 409 of an order some of whose lines are short of stock, naming each.
+pub(super) fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
     let mut details = Map::new();
     let mut names = Vec::new();
     for item in order.items.iter().filter(|item| short.contains(&item.product_id)) {
@@ -162,23 +149,6 @@ fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiE
         names.push(item.product_name.clone());
     }
     ApiError::ConflictWith { message: format!("insufficient stock: {}", names.join(", ")), details }
-}
-
-fn replay(status: u16, body: String) -> Result<Response<Body>, ApiError> {
-    let status = StatusCode::from_u16(status).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut response = json_bytes(status, body)?;
-    response.headers_mut().insert("idempotent-replayed", http::HeaderValue::from_static("true"));
-    Ok(response)
-}
-
-/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
-fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
-    let Some(value) = request.headers().get(IDEMPOTENCY_HEADER) else { return Ok(None) };
-    let key = value.to_str().unwrap_or("").trim();
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"));
-    }
-    Ok(Some(key.to_owned()))
 }
 
 /// Identifies the request behind an idempotency key: its merged lines in

@@ -3,7 +3,10 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::domain::{Category, Money, Order, OrderId, OrderStatus, Product, ProductId, Role, User, UserId, UserStatus};
+use crate::domain::{
+    Cart, Category, Money, Order, OrderId, OrderSource, OrderStatus, PricedCart, Product, ProductId, Role, User,
+    UserId, UserStatus,
+};
 
 /// A user as the API shows it: never the password hash.
 #[derive(Serialize)]
@@ -108,6 +111,8 @@ pub struct OrderView {
     pub items: Vec<OrderItemView>,
     pub total_amount: Money,
     pub status: OrderStatus,
+    /// `cart` for an order checked out from the cart, `api` otherwise.
+    pub source: OrderSource,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -131,8 +136,64 @@ impl From<&Order> for OrderView {
                 .collect(),
             total_amount: order.total_amount,
             status: order.status,
+            source: order.source,
             created_at: order.created_at,
             updated_at: order.updated_at,
+        }
+    }
+}
+
+/// A cart as the API shows it: every line priced from the catalog now.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartView {
+    pub items: Vec<CartLineView>,
+    /// Of the lines whose product still exists.
+    pub subtotal: Money,
+    /// Units in all lines.
+    pub item_count: u64,
+    /// What `If-Match` names; 0 for a cart never stored.
+    pub version: u64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+}
+
+/// One cart line as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLineView {
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub quantity: u64,
+    /// `null` when the product was deleted.
+    pub unit_price: Option<Money>,
+    pub line_total: Option<Money>,
+    /// Checkout would succeed for this line now.
+    pub available: bool,
+    /// Units in stock now; 0 for a deleted product.
+    pub available_quantity: u64,
+}
+
+impl CartView {
+    pub fn of(cart: &Cart, priced: &PricedCart) -> Self {
+        CartView {
+            items: priced
+                .lines
+                .iter()
+                .map(|line| CartLineView {
+                    product_id: line.product_id,
+                    product_name: line.product_name.clone(),
+                    quantity: line.quantity,
+                    unit_price: line.unit_price,
+                    line_total: line.line_total,
+                    available: line.available,
+                    available_quantity: line.available_quantity,
+                })
+                .collect(),
+            subtotal: priced.subtotal,
+            item_count: priced.item_count,
+            version: cart.version,
+            updated_at: cart.updated_at,
         }
     }
 }

@@ -40,7 +40,7 @@ pub fn no_content() -> Response<Body> {
 /// Headers a browser reads for CORS, beyond the simple ones.
 const EXPOSED_HEADERS: &str = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, \
      Retry-After, ETag, Idempotent-Replayed";
-const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-None-Match";
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match";
 const ALLOWED_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 
 /// Security headers and CORS, on every response including errors. An API

@@ -24,13 +24,16 @@ use time::OffsetDateTime;
 use super::breaker::CircuitBreaker;
 use super::deadline::bounded;
 use crate::cache::{Cache, CacheError};
-use crate::domain::{Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery};
+use crate::domain::{
+    Cart, Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery,
+};
 use crate::domain::{Role, User, UserId, UserStatus};
 use crate::events::{Actor, Event};
 use crate::metrics::{self, Dependency};
 use crate::store::{
-    CatalogStore, DeliveryPage, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket, OrderPage,
-    OrderStore, ProductUpdate, Store, StoreError, TokenStanding, UserPage, UserQuery, UserStore, WebhookStore,
+    CartStore, CatalogStore, DeliveryPage, EventPage, EventQuery, EventStore, IdempotencyClaim, IdempotencyTicket,
+    OrderPage, OrderStore, ProductUpdate, Store, StoreError, TokenStanding, UserPage, UserQuery, UserStore,
+    WebhookStore,
 };
 use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
 
@@ -208,6 +211,34 @@ impl OrderStore for GuardedStore {
 
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
         self.guard(self.inner.pending_orders_before(cutoff, limit)).await
+    }
+}
+
+#[async_trait]
+impl CartStore for GuardedStore {
+    async fn cart(&self, user_id: UserId, now: OffsetDateTime) -> Result<Option<Cart>, StoreError> {
+        self.guard(self.inner.cart(user_id, now)).await
+    }
+
+    async fn save_cart(&self, cart: &Cart, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        self.guard(self.inner.save_cart(cart, expires_at)).await
+    }
+
+    async fn delete_cart(&self, user_id: UserId, version: Option<u64>) -> Result<(), StoreError> {
+        self.guard(self.inner.delete_cart(user_id, version)).await
+    }
+
+    async fn check_out(
+        &self,
+        order: &Order,
+        cart_version: u64,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError> {
+        self.guard(self.inner.check_out(order, cart_version, completion)).await
+    }
+
+    async fn sweep_expired_carts(&self, now: OffsetDateTime, limit: usize) -> Result<usize, StoreError> {
+        self.guard(self.inner.sweep_expired_carts(now, limit)).await
     }
 }
 

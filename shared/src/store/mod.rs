@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, StoreKind};
 use crate::domain::UserStatus;
+use crate::domain::{Cart, CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
-use crate::domain::{CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 use crate::events::{Actor, Event, EventType};
 use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
 
@@ -65,6 +65,10 @@ pub enum StoreError {
     /// was written.
     #[error("limit of {0} reached")]
     LimitReached(usize),
+    /// The cart is no longer at the version the change was based on: a
+    /// concurrent edit or checkout won; nothing was written.
+    #[error("cart changed concurrently")]
+    CartChanged,
     /// A stored record cannot be read back, or another unexpected failure.
     #[error("store failure: {0}")]
     Internal(String),
@@ -318,6 +322,43 @@ pub trait OrderStore: Send + Sync {
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError>;
 }
 
+/// Carts, one per user, and checkout: a cart turned into an order.
+#[async_trait]
+pub trait CartStore: Send + Sync {
+    /// The user's cart as stored, read strongly; `None` when there is none,
+    /// or when it expired at or before `now` (DynamoDB deletes expired
+    /// items lazily, so the read checks too).
+    async fn cart(&self, user_id: UserId, now: OffsetDateTime) -> Result<Option<Cart>, StoreError>;
+
+    /// Stores `cart` (its version already moved on) if the stored cart is
+    /// still at `cart.version - 1` (absent or expired for version 1),
+    /// [`StoreError::CartChanged`] otherwise. The cart expires at
+    /// `expires_at` unless written again.
+    async fn save_cart(&self, cart: &Cart, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Deletes the user's cart; with `version`, only if the stored one is
+    /// at it ([`StoreError::CartChanged`] otherwise). No cart is not an
+    /// error.
+    async fn delete_cart(&self, user_id: UserId, version: Option<u64>) -> Result<(), StoreError>;
+
+    /// Checkout, in one atomic write: everything
+    /// [`OrderStore::place_order`] does for `order`, and the removal of its
+    /// owner's cart, conditioned on the cart still being at `cart_version`.
+    /// [`StoreError::CartChanged`] when the cart changed or is gone (then
+    /// nothing is written, whatever the stock), else
+    /// [`StoreError::InsufficientStock`] naming every short product.
+    async fn check_out(
+        &self,
+        order: &Order,
+        cart_version: u64,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` carts that expired before `now`; how many. The
+    /// embedded store's sweep; DynamoDB's TTL does it there (0).
+    async fn sweep_expired_carts(&self, now: OffsetDateTime, limit: usize) -> Result<usize, StoreError>;
+}
+
 /// Filters of the admin event log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventQuery {
@@ -411,7 +452,7 @@ pub fn time_ordered_bound(at: OffsetDateTime) -> String {
 
 /// Everything the API stores.
 #[async_trait]
-pub trait Store: UserStore + CatalogStore + OrderStore + EventStore + WebhookStore {
+pub trait Store: UserStore + CatalogStore + OrderStore + CartStore + EventStore + WebhookStore {
     /// A cheap round trip proving the store answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
-    ProductName, Role, User, UserId, UserName, UserStatus,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product,
+    ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::store::StoreError;
 
@@ -43,6 +43,11 @@ impl Key {
 
     pub fn order(id: OrderId) -> Self {
         Key { pk: format!("ORDER#{id}"), sk: "ORDER" }
+    }
+
+    /// A user's cart: `expiresAt` is the table's TTL attribute.
+    pub fn cart(user_id: UserId) -> Self {
+        Key { pk: format!("CART#{user_id}"), sk: "CART" }
     }
 
     pub fn idempotency(user_id: UserId, key: &str) -> Self {
@@ -102,7 +107,7 @@ pub(super) fn attr_u64(item: &Item, name: &str) -> Result<u64, StoreError> {
     }
 }
 
-fn attr_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
+pub(super) fn attr_time(item: &Item, name: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(&attr_s(item, name)?, &Rfc3339)
         .map_err(|e| StoreError::Internal(format!("item attribute {name}: {e}")))
 }
@@ -284,6 +289,7 @@ pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
         ("lines".to_owned(), s(lines)),
         ("totalAmount".to_owned(), n(order.total_amount.minor())),
         ("status".to_owned(), s(order.status.as_str())),
+        ("source".to_owned(), s(order.source.as_str())),
         ("createdAt".to_owned(), timestamp(order.created_at)),
         ("updatedAt".to_owned(), timestamp(order.updated_at)),
         ("GSI1PK".to_owned(), s(user_orders_partition(order.user_id))),
@@ -304,6 +310,13 @@ pub(super) fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         items,
         total_amount: Money::from_minor(attr_u64(item, "totalAmount")?),
         status: OrderStatus::parse(&attr_s(item, "status")?).map_err(|e| corrupt("status", e))?,
+        // Orders stored before the source was recorded have none: `api`.
+        source: match item.get("source") {
+            None => OrderSource::Api,
+            Some(_) => {
+                OrderSource::parse(&attr_s(item, "source")?).ok_or_else(|| corrupt("source", "unknown".into()))?
+            }
+        },
         created_at: attr_time(item, "createdAt")?,
         updated_at: attr_time(item, "updatedAt")?,
     })
@@ -365,6 +378,7 @@ mod tests {
             }],
             total_amount: Money::from_minor(1900),
             status: OrderStatus::Confirmed,
+            source: OrderSource::Cart,
             created_at: now,
             updated_at: now,
         };

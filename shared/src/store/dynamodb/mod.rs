@@ -10,6 +10,7 @@
 //! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price |
 //! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>` / `<id>`: orders by status |
+//! | cart | `CART#<user>` | `CART` | lines as JSON, `version` for compare-and-set; `expiresAt` TTL (`CART_TTL_DAYS`); no index |
 //! | idempotency record | `IDEMPOTENCY#<user>#<key>` | `IDEMPOTENCY` | claim token, lease, stored response; `expiresAt` TTL |
 //! | logged event | `EVENT#<id>` | `EVENT` | the envelope as JSON; GSI1 `EVENTS` / `<position>`: newest first; GSI2 `EVENTS#<type>` / `<position>`: one type; `expiresAt` TTL (30 days) |
 //!
@@ -25,6 +26,7 @@
 //! condition failures to domain errors lives in [`errors`].
 
 mod capacity;
+mod carts;
 mod catalog;
 mod errors;
 mod event_log;

@@ -95,6 +95,58 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The items of placing `order`, in this order: a conditional stock
+    /// decrement per line, the order put, and the completion of the
+    /// idempotency ticket (see [`placing_failure`]). Checkout adds the
+    /// cart's removal after them.
+    pub(super) fn order_writes(
+        &self,
+        order: &Order,
+        completion: Option<(&IdempotencyTicket, &str)>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut writes = Vec::with_capacity(order.items.len() + 3);
+        for line in &order.items {
+            writes.push(self.update(
+                Key::product(line.product_id),
+                "SET #stock = #stock - :quantity, #updatedAt = :now",
+                "attribute_exists(PK) AND #stock >= :quantity",
+                &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+                vec![(":quantity", n(line.quantity)), (":now", timestamp(order.created_at))],
+            )?);
+        }
+        writes.push(self.put(order_to_item(order)?, "attribute_not_exists(PK)")?);
+        if let Some((ticket, body)) = completion {
+            writes.push(self.update(
+                Key::idempotency(ticket.user_id, &ticket.key),
+                "SET responseStatus = :status, responseBody = :body",
+                "#token = :token AND attribute_not_exists(responseBody)",
+                &[("#token", "token")],
+                vec![(":status", n(201)), (":body", s(body)), (":token", s(ticket.token.clone()))],
+            )?);
+        }
+        Ok(writes)
+    }
+}
+
+/// What a failed [`DynamoStore::order_writes`] transaction means: the
+/// lines whose stock was short, or a collision no retry would mend.
+pub(super) fn placing_failure<R: std::fmt::Debug>(
+    err: aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+    order: &Order,
+) -> StoreError {
+    let lines: Vec<ProductId> = order.items.iter().map(|line| line.product_id).collect();
+    let short = items_failing(&err, lines.len());
+    transaction_conflict(err, |index| match index {
+        i if i < lines.len() => StoreError::InsufficientStock(short.iter().map(|&i| lines[i]).collect()),
+        i if i == lines.len() => StoreError::Internal("order id collision".into()),
+        _ => StoreError::Internal("idempotency claim taken over".into()),
+    })
+}
+
 fn reply_of(record: &Item) -> Option<(u16, String)> {
     let status = attr_u64(record, "responseStatus").ok()?;
     let body = attr_s(record, "responseBody").ok()?;
@@ -177,36 +229,9 @@ impl OrderStore for DynamoStore {
         order: &Order,
         completion: Option<(&IdempotencyTicket, &str)>,
     ) -> Result<(), StoreError> {
-        let mut request = self.writer.transact_write_items();
-        for line in &order.items {
-            request = request.transact_items(self.update(
-                Key::product(line.product_id),
-                "SET #stock = #stock - :quantity, #updatedAt = :now",
-                "attribute_exists(PK) AND #stock >= :quantity",
-                &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-                vec![(":quantity", n(line.quantity)), (":now", timestamp(order.created_at))],
-            )?);
-        }
-        request = request.transact_items(self.put(order_to_item(order)?, "attribute_not_exists(PK)")?);
-        if let Some((ticket, body)) = completion {
-            request = request.transact_items(self.update(
-                Key::idempotency(ticket.user_id, &ticket.key),
-                "SET responseStatus = :status, responseBody = :body",
-                "#token = :token AND attribute_not_exists(responseBody)",
-                &[("#token", "token")],
-                vec![(":status", n(201)), (":body", s(body)), (":token", s(ticket.token.clone()))],
-            )?);
-        }
-        let lines: Vec<ProductId> = order.items.iter().map(|line| line.product_id).collect();
-        let result = send_transaction(request).await;
-        result.map(|_| ()).map_err(|err| {
-            let short = items_failing(&err, lines.len());
-            transaction_conflict(err, |index| match index {
-                i if i < lines.len() => StoreError::InsufficientStock(short.iter().map(|&i| lines[i]).collect()),
-                i if i == lines.len() => StoreError::Internal("order id collision".into()),
-                _ => StoreError::Internal("idempotency claim taken over".into()),
-            })
-        })
+        let request =
+            self.writer.transact_write_items().set_transact_items(Some(self.order_writes(order, completion)?));
+        send_transaction(request).await.map(|_| ()).map_err(|err| placing_failure(err, order))
     }
 
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
@@ -312,7 +337,7 @@ impl DynamoStore {
 }
 
 /// Positions (below `count`) of the transaction items whose condition failed.
-fn items_failing<R>(
+pub(super) fn items_failing<R>(
     err: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
         R,

@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+mod carts;
 mod catalog;
 mod event_log;
 mod orders;
@@ -44,6 +45,12 @@ const ORDERS_BY_USER: TableDefinition<(&str, &str), ()> = TableDefinition::new("
 const ORDERS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("orders_by_status");
 /// "<user id> <key>" -> JSON idempotency record.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+
+/// User id -> JSON cart record.
+const CARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("carts");
+/// (expiry in unix seconds, user id): what the cart sweep walks, oldest
+/// first, without reading every cart.
+const CARTS_BY_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("carts_by_expiry");
 
 /// Change id (UUID v7) -> JSON outbox entry: the change feed.
 const OUTBOX: TableDefinition<&str, &[u8]> = TableDefinition::new("outbox");
@@ -89,6 +96,8 @@ impl EmbeddedStore {
         txn.open_table(ORDERS_BY_USER).map_err(internal)?;
         txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
         txn.open_table(IDEMPOTENCY).map_err(internal)?;
+        txn.open_table(CARTS).map_err(internal)?;
+        txn.open_table(CARTS_BY_EXPIRY).map_err(internal)?;
         txn.open_table(OUTBOX).map_err(internal)?;
         txn.open_table(EVENTS).map_err(internal)?;
         txn.open_table(EVENTS_BY_TYPE).map_err(internal)?;

@@ -96,29 +96,7 @@ impl OrderStore for EmbeddedStore {
         let completion = completion.map(|(ticket, body)| (ticket.clone(), body.to_owned()));
         self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
-            let mut short = Vec::new();
-            let mut reserved = Vec::new();
-            for item in &order.items {
-                match read_product(&txn, item.product_id)? {
-                    Some(product) if product.stock >= item.quantity => reserved.push(product),
-                    _ => short.push(item.product_id),
-                }
-            }
-            if !short.is_empty() {
-                return Err(StoreError::InsufficientStock(short));
-            }
-            for (product, item) in reserved.iter().zip(&order.items) {
-                let updated = crate::domain::Product {
-                    stock: product.stock - item.quantity,
-                    updated_at: order.created_at,
-                    ..product.clone()
-                };
-                write_product(&txn, &updated, Some(product))?;
-            }
-            write_order(&txn, &order, None, None)?;
-            if let Some((ticket, body)) = completion {
-                complete_ticket(&txn, &ticket, &body)?;
-            }
+            reserve_and_place(&txn, &order, completion.as_ref().map(|(ticket, body)| (ticket, body.as_str())))?;
             txn.commit().map_err(internal)
         })
         .await
@@ -222,6 +200,40 @@ impl OrderStore for EmbeddedStore {
         })
         .await
     }
+}
+
+/// Within `txn`: takes every line's quantity from its product's stock (all
+/// or nothing), writes the order, and completes the idempotency ticket.
+/// Shared by placing an order and checking out a cart.
+pub(super) fn reserve_and_place(
+    txn: &WriteTransaction,
+    order: &Order,
+    completion: Option<(&IdempotencyTicket, &str)>,
+) -> Result<(), StoreError> {
+    let mut short = Vec::new();
+    let mut reserved = Vec::new();
+    for item in &order.items {
+        match read_product(txn, item.product_id)? {
+            Some(product) if product.stock >= item.quantity => reserved.push(product),
+            _ => short.push(item.product_id),
+        }
+    }
+    if !short.is_empty() {
+        return Err(StoreError::InsufficientStock(short));
+    }
+    for (product, item) in reserved.iter().zip(&order.items) {
+        let updated = crate::domain::Product {
+            stock: product.stock - item.quantity,
+            updated_at: order.created_at,
+            ..product.clone()
+        };
+        write_product(txn, &updated, Some(product))?;
+    }
+    write_order(txn, order, None, None)?;
+    if let Some((ticket, body)) = completion {
+        complete_ticket(txn, ticket, body)?;
+    }
+    Ok(())
 }
 
 /// Reads orders by id in index order until `limit + 1` pass `keep`.

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
-    ProductName, Role, User, UserId, UserName, UserStatus,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product,
+    ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::events::Actor;
 use crate::store::StoreError;
@@ -161,6 +161,9 @@ pub(super) struct OrderRecord {
     items: Vec<OrderItem>,
     total_minor: u64,
     status: OrderStatus,
+    /// Absent in orders stored before the source was recorded: `api`.
+    #[serde(default)]
+    source: OrderSource,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -179,6 +182,7 @@ impl OrderRecord {
             items: order.items.clone(),
             total_minor: order.total_amount.minor(),
             status: order.status,
+            source: order.source,
             created_at: order.created_at,
             updated_at: order.updated_at,
             changed_by: changed_by.map(Actor::to_stored),
@@ -200,6 +204,7 @@ impl OrderRecord {
             items: record.items,
             total_amount: Money::from_minor(record.total_minor),
             status: record.status,
+            source: record.source,
             created_at: record.created_at,
             updated_at: record.updated_at,
         };
