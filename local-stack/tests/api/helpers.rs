@@ -354,6 +354,41 @@ impl TestApp {
         self.request(Method::PUT, &path).bearer_auth(token).json(&json!({ "status": status })).send().await.unwrap()
     }
 
+    pub async fn cart(&self, token: &str) -> Response {
+        self.request(Method::GET, "/api/cart").bearer_auth(token).send().await.unwrap()
+    }
+
+    /// `PUT /api/cart/items/{product}` with `{quantity}`, and `If-Match` when given.
+    pub async fn set_cart_line(&self, token: &str, product: &str, quantity: u64, if_match: Option<u64>) -> Response {
+        let mut request = self.request(Method::PUT, &format!("/api/cart/items/{product}")).bearer_auth(token);
+        if let Some(version) = if_match {
+            request = request.header("if-match", format!("\"{version}\""));
+        }
+        request.json(&json!({ "quantity": quantity })).send().await.unwrap()
+    }
+
+    pub async fn remove_cart_line(&self, token: &str, product: &str) -> Response {
+        let path = format!("/api/cart/items/{product}");
+        self.request(Method::DELETE, &path).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn clear_cart(&self, token: &str, if_match: Option<u64>) -> Response {
+        let mut request = self.request(Method::DELETE, "/api/cart").bearer_auth(token);
+        if let Some(version) = if_match {
+            request = request.header("if-match", version.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `POST /api/checkout`, with an `Idempotency-Key` when given.
+    pub async fn checkout(&self, token: &str, key: Option<&str>) -> Response {
+        let mut request = self.request(Method::POST, "/api/checkout").bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn users(&self, token: &str, query: &str) -> Response {
         self.request(Method::GET, &format!("/api/users?{query}")).bearer_auth(token).send().await.unwrap()
     }

@@ -7,6 +7,7 @@
 //! in-process cache.
 
 mod auth;
+mod carts;
 mod catalog;
 mod compression;
 mod events;

@@ -22,8 +22,13 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> R
     if !is_json(request) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("request body is empty; expected a JSON object"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad_request("request body is empty; expected a JSON object")),
+        // Every body of this API is an object; serde would also read a
+        // struct from an array of its fields in order (`[1]` as
+        // `{"quantity": 1}`), which no client means.
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::bad_request("request body must be a JSON object")),
     }
     serde_json::from_slice(bytes).map_err(describe)
 }
@@ -99,6 +104,8 @@ mod tests {
         assert_eq!(status_of(parse_json(&request(Some("application/json"), "{\"email\":"), 1024)), 400);
         assert_eq!(status_of(parse_json(&request(Some("application/json"), "  "), 1024)), 400);
         assert_eq!(status_of(parse_json(&request(Some("application/json"), "[1,2]"), 1024)), 400);
+        let fields_in_order = r#"["a@b.co","x"]"#;
+        assert_eq!(status_of(parse_json(&request(Some("application/json"), fields_in_order), 1024)), 400);
     }
 
     #[test]
