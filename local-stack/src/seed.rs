@@ -2,9 +2,11 @@
 //!
 //! Six categories of 40 products each (varied names, descriptions, prices
 //! and stock, some sold out), an admin and a customer whose credentials it
-//! prints. Running it again tops up what is missing and creates no
-//! duplicate: categories by name, products by name within their category,
-//! users by email; a complete shop is reported as already seeded.
+//! prints, and the customer's cart with a few products in it. Running it
+//! again tops up what is missing and creates no duplicate: categories by
+//! name, products by name within their category, users by email, the cart
+//! only when the customer has none; a complete shop is reported as already
+//! seeded.
 //!
 //! It writes to the store directly (stop `shop-local` on an embedded
 //! `DATA_DIR` first; a running server's cached listings then refresh
@@ -19,7 +21,9 @@ use shop::Config;
 use shop::auth::PasswordHasher;
 use shop::config::StoreKind;
 use shop::domain::catalog::category_key;
-use shop::domain::{Category, CategoryName, Description, Email, Money, Password, Product, ProductId, ProductQuery};
+use shop::domain::{
+    Cart, Category, CategoryName, Description, Email, Money, Password, Product, ProductId, ProductQuery,
+};
 use shop::domain::{Role, User, UserId, UserName, UserStatus};
 use shop::store::{Store, StoreError, dynamodb::table};
 use time::OffsetDateTime;
@@ -124,7 +128,8 @@ pub async fn run(config: &Config, store: &dyn Store) -> Result<String, String> {
     let new_admin = ensure_user(store, &hasher, &admin_email, "Demo Admin", ADMIN_PASSWORD, Role::Admin).await?;
     let new_customer =
         ensure_user(store, &hasher, CUSTOMER, "Demo Customer", CUSTOMER_PASSWORD, Role::Customer).await?;
-    let mut report = if created == (0, 0) && !new_admin && !new_customer {
+    let new_cart = ensure_cart(config, store, CUSTOMER).await?;
+    let mut report = if created == (0, 0) && !new_admin && !new_customer && !new_cart {
         "The shop is already seeded: nothing was created.\n".to_owned()
     } else {
         format!("Seeded {} categories and {} products.\n", created.0, created.1)
@@ -133,7 +138,40 @@ pub async fn run(config: &Config, store: &dyn Store) -> Result<String, String> {
         |new: bool, password: &str| if new { password.to_owned() } else { "(unchanged; as first seeded)".into() };
     report.push_str(&format!("admin:    {admin_email} / {}\n", password(new_admin, ADMIN_PASSWORD)));
     report.push_str(&format!("customer: {CUSTOMER} / {}", password(new_customer, CUSTOMER_PASSWORD)));
+    if new_cart {
+        report.push_str(" (with a cart: GET /api/cart, then POST /api/checkout)");
+    }
     Ok(report)
+}
+
+/// Units of the first in-stock products, newest first, that a new demo
+/// cart holds.
+const DEMO_CART: [u64; 3] = [1, 2, 1];
+
+/// Fills the customer's cart unless they have one; whether it did.
+async fn ensure_cart(config: &Config, store: &dyn Store, email: &str) -> Result<bool, String> {
+    let email = Email::parse(email)?;
+    let Some(customer) = store.user_by_email(&email).await.map_err(|e| e.to_string())? else { return Ok(false) };
+    let now = OffsetDateTime::now_utc();
+    if store.cart(customer.id, now).await.map_err(|e| e.to_string())?.is_some() {
+        return Ok(false);
+    }
+    let query = ProductQuery { in_stock: Some(true), limit: DEMO_CART.len(), ..Default::default() };
+    let products = store.list_products(&query).await.map_err(|e| e.to_string())?.items;
+    let mut cart = Cart::empty(customer.id);
+    for (product, quantity) in products.iter().zip(DEMO_CART) {
+        cart.set_quantity(product, quantity.min(product.stock)).map_err(|e| e.to_string())?;
+    }
+    if cart.is_empty() {
+        return Ok(false);
+    }
+    let cart = cart.next_version(now);
+    match store.save_cart(&cart, now + config.cart_ttl).await {
+        Ok(()) => Ok(true),
+        // Filled meanwhile by the customer: theirs stands.
+        Err(StoreError::CartChanged) => Ok(false),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 async fn ensure_category(store: &dyn Store, name: &str, description: &str) -> Result<bool, String> {

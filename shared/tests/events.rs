@@ -199,6 +199,41 @@ async fn the_order_sample_events_place_read_and_cancel_an_order() {
 }
 
 #[tokio::test]
+async fn the_cart_sample_events_fill_read_edit_and_check_out_a_cart() {
+    let harness = Harness::with_admin(Some("sample.user@example.com"));
+    let (_, registered) = harness.send("auth-register", None).await;
+    let token = registered["token"].as_str().unwrap();
+    assert_eq!(harness.send("categories-create", Some(token)).await.0, 201);
+    let (_, product) = harness.send("products-create", Some(token)).await;
+    let product_id = product["id"].as_str().unwrap();
+    let with_product = [(SAMPLE_PRODUCT_ID, product_id)];
+
+    let (status, empty) = harness.send("cart-get", Some(token)).await;
+    assert_eq!((status, &empty["items"], &empty["version"]), (200, &serde_json::json!([]), &serde_json::json!(0)));
+    let (status, cart) = harness.send_replacing("cart-items-put", Some(token), &with_product).await;
+    assert_eq!(status, 200, "{cart}");
+    assert_eq!((cart["itemCount"].as_u64(), cart["subtotal"].as_f64()), (Some(2), Some(2599.98)));
+    let (status, read) = harness.send("cart-get", Some(token)).await;
+    assert_eq!((status, &read), (200, &cart));
+
+    let (status, order) = harness.send("checkout", Some(token)).await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!((order["source"].as_str(), order["totalAmount"].as_f64()), (Some("cart"), Some(2599.98)));
+    let (status, replayed) = harness.send("checkout", Some(token)).await;
+    assert_eq!((status, &replayed["id"]), (201, &order["id"]), "the sample's idempotency key replays");
+    let (_, product_now) = harness.send_for("products-get", None, Some(product_id)).await;
+    assert_eq!(product_now["stock"], 23, "reserved once");
+
+    // The delete sample names version 1 in If-Match: the cart is at 1 again after one put.
+    harness.send_replacing("cart-items-put", Some(token), &with_product).await;
+    let (status, emptied) = harness.send_replacing("cart-items-delete", Some(token), &with_product).await;
+    assert_eq!((status, emptied["items"].as_array().map(Vec::len)), (200, Some(0)), "{emptied}");
+    let (status, stale) = harness.send_replacing("cart-items-delete", Some(token), &with_product).await;
+    assert_eq!(status, 412, "the cart moved past version 1: {stale}");
+    assert_eq!(harness.send("cart-clear", Some(token)).await.0, 204);
+}
+
+#[tokio::test]
 async fn the_sample_events_placeholder_token_is_refused() {
     let harness = Harness::new();
     for function in [
@@ -214,6 +249,11 @@ async fn the_sample_events_placeholder_token_is_refused() {
         "orders-get",
         "orders-items",
         "orders-update-status",
+        "cart-get",
+        "cart-items-put",
+        "cart-items-delete",
+        "cart-clear",
+        "checkout",
     ] {
         let (status, body) = harness.send(function, None).await;
         assert_eq!(status, 401, "{function}: {body}");

@@ -21,7 +21,7 @@ async fn all_products(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn seeding_makes_a_varied_catalog_and_two_accounts_once_and_tops_up_after() {
+async fn seeding_makes_a_varied_catalog_two_accounts_and_a_cart_once_and_tops_up_after() {
     let mut app = TestApp::spawn().await;
     let output = app.command(&["seed"]).await;
     assert!(output.status.success(), "{}", stdout_of(&output));
@@ -46,7 +46,13 @@ async fn seeding_makes_a_varied_catalog_and_two_accounts_once_and_tops_up_after(
     let admin = app.token_for(ADMIN_EMAIL, "admin-demo-password").await;
     let profile = expect_status(app.profile(&admin).await, StatusCode::OK).await;
     assert_eq!(profile["user"]["role"], "admin");
-    app.token_for("customer@shop.local", "customer-demo-password").await;
+    // The customer has a cart of in-stock products, ready to check out.
+    let customer = app.token_for("customer@shop.local", "customer-demo-password").await;
+    let cart = expect_status(app.cart(&customer).await, StatusCode::OK).await;
+    let lines = cart["items"].as_array().unwrap();
+    assert_eq!((lines.len(), cart["itemCount"].as_u64()), (3, Some(4)), "{cart}");
+    assert!(lines.iter().all(|line| line["available"] == true), "{cart}");
+    assert!(report.contains("with a cart"), "{report}");
 
     let again = app.command(&["seed"]).await;
     assert!(stdout_of(&again).contains("already seeded"), "{}", stdout_of(&again));

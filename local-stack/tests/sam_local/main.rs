@@ -162,6 +162,32 @@ async fn a_shoppers_journey_through_the_lambda_functions() {
             .await;
     assert_eq!(product["stock"], 3, "{product}");
 
+    // The cart functions: fill, read, refuse a stale If-Match, check out.
+    let line = format!("/api/cart/items/{product_id}");
+    let filled = api.send(Method::PUT, &line, Some(&customer), Some(json!({"quantity": 2}))).await;
+    let filled = expect_status(filled, StatusCode::OK).await;
+    assert_eq!((filled["itemCount"].as_u64(), filled["subtotal"].as_f64()), (Some(2), Some(49.0)), "{filled}");
+    let read = expect_status(api.send(Method::GET, "/api/cart", Some(&customer), None).await, StatusCode::OK).await;
+    assert_eq!(read, filled);
+    let stale = api.client.delete(format!("{}{line}", api.base)).bearer_auth(&customer).header("if-match", "0");
+    expect_error(stale.send().await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
+    let checkout = api.client.post(format!("{}/api/checkout", api.base)).bearer_auth(&customer);
+    let placed = expect_status(
+        checkout.header("idempotency-key", "journey-checkout-1").send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!((placed["source"].as_str(), placed["totalAmount"].as_f64()), (Some("cart"), Some(49.0)), "{placed}");
+    let emptied = expect_status(api.send(Method::GET, "/api/cart", Some(&customer), None).await, StatusCode::OK).await;
+    assert_eq!(emptied["items"], json!([]));
+    let product =
+        expect_status(api.send(Method::GET, &format!("/api/products/{product_id}"), None, None).await, StatusCode::OK)
+            .await;
+    assert_eq!(product["stock"], 1, "checkout reserved 2 of 3: {product}");
+    let nothing = api.send(Method::POST, "/api/checkout", Some(&customer), None).await;
+    expect_error(nothing, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(api.send(Method::DELETE, "/api/cart", Some(&customer), None).await.status(), StatusCode::NO_CONTENT);
+
     // Error shapes from the functions.
     let invalid = api
         .send(
