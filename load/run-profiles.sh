@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs shop-load's four profiles against a fresh local server and keeps
+# Runs shop-load's five profiles against a fresh local server and keeps
 # each JSON report.
 #
 #   load/run-profiles.sh embedded|dynamodb [results dir, default load/results]
@@ -34,7 +34,7 @@ fi
 PORT=$(free_port)
 PIDS+=("$(start_load_server "$PORT" "$WORK" "${SERVER_ENV[@]}")")
 
-for profile in normal stress spike browse; do
+for profile in normal stress spike browse checkout; do
     echo "== $BACKEND / $profile"
     target/fast/shop-load --base-url "http://127.0.0.1:$PORT" --profile "$profile" \
         --json "$RESULTS/$BACKEND-$profile.json" || true

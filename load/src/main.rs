@@ -1,6 +1,7 @@
 //! `shop-load`: the shop API's load tester.
 //!
-//! A weighted mix of scenarios (registration, browsing, ordering, health)
+//! A weighted mix of scenarios (registration, browsing, ordering, health,
+//! shopping: a cart filled and checked out)
 //! run by goose against any base URL, after a setup phase that creates
 //! what the scenarios need through the API itself. The report gives
 //! throughput, success rate and latency percentiles (overall and per
@@ -8,9 +9,9 @@
 //! allows for the mix, and the original system's published figures.
 //!
 //! ```text
-//! shop-load --base-url URL --profile normal|stress|spike|browse
+//! shop-load --base-url URL --profile normal|stress|spike|browse|checkout
 //!           [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE]
-//!           [--weights REG,BROWSE,ORDER,HEALTH] [--admin-email EMAIL] [--products N]
+//!           [--weights REG,BROWSE,ORDER,HEALTH[,SHOP]] [--admin-email EMAIL] [--products N]
 //! ```
 //!
 //! # Layout

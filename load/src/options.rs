@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse \
+pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout \
 [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE] \
-[--weights REG,BROWSE,ORDER,HEALTH] [--admin-email EMAIL] [--products N] [--ceiling-seconds N]";
+[--weights REG,BROWSE,ORDER,HEALTH[,SHOP]] [--admin-email EMAIL] [--products N] [--ceiling-seconds N]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -12,6 +12,9 @@ pub enum Profile {
     Stress,
     Spike,
     Browse,
+    /// Orders only, placed both ways: `POST /api/orders` and the shopper's
+    /// cart and checkout, side by side in one run.
+    Checkout,
 }
 
 impl fmt::Display for Profile {
@@ -21,6 +24,7 @@ impl fmt::Display for Profile {
             Profile::Stress => "stress",
             Profile::Spike => "spike",
             Profile::Browse => "browse",
+            Profile::Checkout => "checkout",
         })
     }
 }
@@ -32,6 +36,8 @@ pub struct Weights {
     pub browsing: usize,
     pub ordering: usize,
     pub health: usize,
+    /// Browse, fill a cart, view it, check out.
+    pub shopping: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -50,15 +56,17 @@ pub struct Options {
 }
 
 impl Profile {
-    /// (users, duration s, ramp-up s, weights): the original's mix, or
-    /// reads only for `browse`.
+    /// (users, duration s, ramp-up s, weights): the original's mix with
+    /// shoppers added, reads only for `browse`, orders only for `checkout`.
     fn defaults(self) -> (usize, u64, u64, Weights) {
-        let mix = Weights { registration: 30, browsing: 40, ordering: 20, health: 10 };
+        let mix = Weights { registration: 30, browsing: 40, ordering: 20, health: 10, shopping: 20 };
+        let none = Weights { registration: 0, browsing: 0, ordering: 0, health: 0, shopping: 0 };
         match self {
             Profile::Normal => (50, 60, 10, mix),
             Profile::Stress => (100, 120, 20, mix),
             Profile::Spike => (200, 30, 2, mix),
-            Profile::Browse => (50, 60, 5, Weights { registration: 0, browsing: 90, ordering: 0, health: 10 }),
+            Profile::Browse => (50, 60, 5, Weights { browsing: 90, health: 10, ..none }),
+            Profile::Checkout => (50, 60, 10, Weights { ordering: 50, shopping: 50, ..none }),
         }
     }
 }
@@ -83,6 +91,7 @@ impl Options {
                         "stress" => Profile::Stress,
                         "spike" => Profile::Spike,
                         "browse" => Profile::Browse,
+                        "checkout" => Profile::Checkout,
                         other => return Err(format!("unknown profile `{other}`")),
                     })
                 }
@@ -128,12 +137,17 @@ fn parse_weights(raw: &str) -> Result<Weights, String> {
         .split(',')
         .map(|p| p.trim().parse::<usize>())
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("--weights takes four integers, not `{raw}`"))?;
+        .map_err(|_| format!("--weights takes four or five integers, not `{raw}`"))?;
     match parts[..] {
-        [registration, browsing, ordering, health] if parts.iter().sum::<usize>() > 0 => {
-            Ok(Weights { registration, browsing, ordering, health })
+        [registration, browsing, ordering, health] | [registration, browsing, ordering, health, _]
+            if parts.iter().sum::<usize>() > 0 =>
+        {
+            let shopping = parts.get(4).copied().unwrap_or(0);
+            Ok(Weights { registration, browsing, ordering, health, shopping })
         }
-        _ => Err(format!("--weights takes four integers (REG,BROWSE,ORDER,HEALTH), not all zero: `{raw}`")),
+        _ => Err(format!(
+            "--weights takes four or five integers (REG,BROWSE,ORDER,HEALTH[,SHOP]), not all zero: `{raw}`"
+        )),
     }
 }
 
@@ -152,7 +166,13 @@ mod tests {
         assert_eq!((options.users, options.duration, options.ramp_up), (7, 120, 20));
         assert_eq!(options.weights.registration, 30);
         let browse = parse("--base-url u --profile browse").unwrap();
-        assert_eq!((browse.weights.registration, browse.weights.ordering), (0, 0));
+        assert_eq!((browse.weights.registration, browse.weights.ordering, browse.weights.shopping), (0, 0, 0));
+        let checkout = parse("--base-url u --profile checkout").unwrap();
+        assert_eq!((checkout.weights.ordering, checkout.weights.shopping, checkout.weights.browsing), (50, 50, 0));
+        let four = parse("--base-url u --profile normal --weights 1,2,3,4").unwrap();
+        assert_eq!((four.weights.health, four.weights.shopping), (4, 0), "four weights leave shoppers out");
+        let five = parse("--base-url u --profile normal --weights 0,0,0,0,1").unwrap();
+        assert_eq!(five.weights.shopping, 1);
     }
 
     #[test]
@@ -162,6 +182,7 @@ mod tests {
         assert!(parse("--base-url u --profile normal --users 0").is_err());
         assert!(parse("--base-url u --profile normal --weights 1,2,3").is_err());
         assert!(parse("--base-url u --profile normal --weights 0,0,0,0").is_err());
+        assert!(parse("--base-url u --profile normal --weights 1,1,1,1,1,1").is_err());
         assert!(parse("--base-url u --profile normal --frobnicate").is_err());
     }
 }

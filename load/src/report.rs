@@ -132,7 +132,10 @@ impl Report {
             *errors.entry(error.error.clone()).or_default() += error.occurrences as u64;
         }
         let total = overall.figures(seconds);
-        let registrations = names.get("registration: register").map_or(0, |t| t.requests);
+        let registrations = ["registration: register", "shopping: sign up"]
+            .iter()
+            .map(|name| names.get(*name).map_or(0, |t| t.requests))
+            .sum::<u64>();
         let hashing_share = if total.requests == 0 { 0.0 } else { registrations as f64 / total.requests as f64 };
         let ceiling_rps = ceiling.for_mix(hashing_share);
         let error_rate = 1.0 - total.success_rate;

@@ -1,6 +1,6 @@
 //! The goose scenarios. Goose shares the virtual users among them by
 //! weight; each user runs its scenario's transactions in a loop with no
-//! think time. A request succeeds only with the status its scenario
+//! think time (a shopper first signs up, once). A request succeeds only with the status its scenario
 //! expects; any other status, and any transport error, is a failure.
 
 use std::sync::OnceLock;
@@ -75,6 +75,12 @@ pub async fn attack(options: &Options) -> Result<GooseMetrics, String> {
         ),
         (weights.ordering, scenario!("ordering").register_transaction(transaction!(order_and_read).set_name("order"))),
         (weights.health, scenario!("health").register_transaction(transaction!(health).set_name("health"))),
+        (
+            weights.shopping,
+            scenario!("shopping")
+                .register_transaction(transaction!(sign_up_shopper).set_name("sign up").set_on_start())
+                .register_transaction(transaction!(shop_and_check_out).set_name("shop")),
+        ),
     ];
     for (weight, scenario) in scenarios {
         if weight > 0 {
@@ -142,6 +148,65 @@ async fn order_and_read(user: &mut GooseUser) -> TransactionResult {
     let builder = user.get_request_builder(&GooseMethod::Get, &path)?.bearer_auth(&token);
     let request =
         GooseRequest::builder().set_request_builder(builder).name("ordering: read").expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+/// A shopper's own account: carts are per user, so shoppers sharing one
+/// would check out each other's carts.
+#[derive(Clone)]
+struct Shopper {
+    token: String,
+}
+
+/// Once per shopper, before its loop: registers an account of its own.
+async fn sign_up_shopper(user: &mut GooseUser) -> TransactionResult {
+    let n = REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
+    let body = json!({
+        "email": format!("shopper-{}-{n}@example.com", fixtures().run_id),
+        "password": PASSWORD,
+        "name": "Load Shopper",
+    });
+    let builder = user.get_request_builder(&GooseMethod::Post, "/api/auth/register")?.json(&body);
+    let request =
+        GooseRequest::builder().set_request_builder(builder).name("shopping: sign up").expect_status_code(201).build();
+    if let Some(token) = send(user, request).await?.and_then(|session| session["token"].as_str().map(str::to_owned)) {
+        user.set_session_data(Shopper { token });
+    }
+    Ok(())
+}
+
+/// Browses a listing, puts 1 to 4 products in the cart (1 to 3 units
+/// each), reads the cart, and checks out.
+async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
+    let Some(token) = user.get_session_data::<Shopper>().map(|shopper| shopper.token.clone()) else {
+        return Ok(());
+    };
+    let request =
+        GooseRequest::builder().path(*pick(LISTINGS)).name("shopping: browse").expect_status_code(200).build();
+    send(user, request).await?;
+    let lines = rand::rng().random_range(1..=4);
+    for _ in 0..lines {
+        let path = format!("/api/cart/items/{}", pick(&fixtures().products));
+        let body = json!({ "quantity": rand::rng().random_range(1..=3) });
+        let builder = user.get_request_builder(&GooseMethod::Put, &path)?.bearer_auth(&token).json(&body);
+        let request = GooseRequest::builder()
+            .set_request_builder(builder)
+            .name("shopping: add to cart")
+            .expect_status_code(200)
+            .build();
+        send(user, request).await?;
+    }
+    let builder = user.get_request_builder(&GooseMethod::Get, "/api/cart")?.bearer_auth(&token);
+    let request = GooseRequest::builder()
+        .set_request_builder(builder)
+        .name("shopping: view cart")
+        .expect_status_code(200)
+        .build();
+    send(user, request).await?;
+    let builder = user.get_request_builder(&GooseMethod::Post, "/api/checkout")?.bearer_auth(&token);
+    let request =
+        GooseRequest::builder().set_request_builder(builder).name("shopping: checkout").expect_status_code(201).build();
     send(user, request).await?;
     Ok(())
 }
