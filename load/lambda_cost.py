@@ -5,7 +5,10 @@ Replays the mix of the load tester's `normal` profile (load/src: per 100
 scenario iterations, 30 registrations; 40 browsing iterations of a listing
 (one of six storefront queries, one of them `/api/categories`), a search
 and a product page; 20 orders, each placed then read back; 10 health
-checks) through the function binaries under AWS's Runtime Interface
+checks; 20 shoppers, each browsing a listing, putting 1 to 4 products
+in the cart, one time in four taking the last out again, reading the cart
+and checking out, or one time in ten emptying it instead) through the
+function binaries under AWS's Runtime Interface
 Emulator (one warm instance per function), against DynamoDB Local and
 Redis, with `DYNAMODB_CONSUMED_CAPACITY=on`: every DynamoDB call returns
 the capacity it consumed and each request's metrics line (EMF) carries its
@@ -49,7 +52,7 @@ PRICES = {
 # (load/src/options.rs, the `normal` profile).
 LISTINGS = ["category=Electronics", "limit=50", "", "category=Books&maxPrice=100", "inStock=true&minPrice=20", None]
 SEARCHES = ["wireless", "laptop+stand", "garden", "novel", "charger+kit", "lamp"]
-WEIGHTS = {"registration": 30, "browsing": 40, "ordering": 20, "health": 10}
+WEIGHTS = {"registration": 30, "browsing": 40, "ordering": 20, "health": 10, "shopping": 20}
 CATEGORIES = ["Electronics", "Books", "Garden", "Home"]
 
 
@@ -66,6 +69,8 @@ def scenario_requests(scenario, fixtures, n, rng):
         product = rng.choice(fixtures["products"])
         page = ("products-get", api_event("GET", f"/api/products/{product}", "GET /api/products/{id}", {"id": product}))
         return [first, search, page]
+    if scenario == "shopping":
+        return shopping_requests(fixtures, rng)
     if scenario == "ordering":
         body = {"items": [{"productId": rng.choice(fixtures["products"]), "quantity": 1}]}
         return [("orders-create", api_event("POST", "/api/orders", "POST /api/orders", token=fixtures["customer"], body=body)),
@@ -73,9 +78,31 @@ def scenario_requests(scenario, fixtures, n, rng):
     return [("health", api_event("GET", "/health", "GET /health"))]
 
 
+def shopping_requests(fixtures, rng):
+    """One shopper's visit, as the load tester's shopping scenario makes it."""
+    token = fixtures["shopper"]
+    listing = rng.choice([q for q in LISTINGS if q is not None])
+    requests = [("products-list", api_event("GET", "/api/products", "GET /api/products", query=listing))]
+    chosen = rng.sample(fixtures["products"], rng.randint(1, 4))
+    for product in chosen:
+        requests.append(("cart-items-put", api_event("PUT", f"/api/cart/items/{product}", "PUT /api/cart/items/{productId}",
+                                                     {"productId": product}, token=token,
+                                                     body={"quantity": rng.randint(1, 3)})))
+    remove_one, abandon = rng.randrange(4) == 0, rng.randrange(10) == 0
+    if remove_one and len(chosen) > 1:
+        requests.append(("cart-items-delete", api_event("DELETE", f"/api/cart/items/{chosen[-1]}",
+                                                        "DELETE /api/cart/items/{productId}", {"productId": chosen[-1]},
+                                                        token=token)))
+    if abandon:
+        return requests + [("cart-clear", api_event("DELETE", "/api/cart", "DELETE /api/cart", token=token))]
+    return requests + [("cart-get", api_event("GET", "/api/cart", "GET /api/cart", token=token)),
+                       ("checkout", api_event("POST", "/api/checkout", "POST /api/checkout", token=token))]
+
+
 def make_fixtures(api):
     admin = api.register(ADMIN_EMAIL)
     customer = api.register("cost-customer@example.com")
+    shopper = api.register("cost-shopper@example.com")
     for name in CATEGORIES:
         api.call("POST", "/api/categories", {"name": name}, token=admin, expect=(201, 409))
     words = ["wireless", "laptop", "stand", "garden", "novel", "charger", "kit", "lamp", "desk", "chair"]
@@ -86,7 +113,7 @@ def make_fixtures(api):
                 "price": ((i * 37) % 50_000 + 100) / 100.0, "category": CATEGORIES[i % len(CATEGORIES)],
                 "stock": 1_000_000_000}
         products.append(api.call("POST", "/api/products", body, token=admin)["id"])
-    return {"admin": admin, "customer": customer, "products": products}
+    return {"admin": admin, "customer": customer, "shopper": shopper, "products": products}
 
 
 def units_of(lines, request_id):
@@ -156,7 +183,7 @@ def main():
             server.wait(timeout=10)
     memory = template_memory()
     functions = ["auth-register", "categories-list", "products-list", "products-get", "orders-create", "orders-get",
-                 "health"]
+                 "health", "cart-items-put", "cart-items-delete", "cart-get", "cart-clear", "checkout"]
     emulators = {}
     try:
         for function in functions:

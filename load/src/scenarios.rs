@@ -10,6 +10,7 @@ use goose::config::GooseConfiguration;
 use goose::metrics::{GooseCoordinatedOmissionMitigation, GooseMetrics};
 use goose::prelude::*;
 use rand::Rng;
+use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
 
 use crate::options::Options;
@@ -177,7 +178,9 @@ async fn sign_up_shopper(user: &mut GooseUser) -> TransactionResult {
 }
 
 /// Browses a listing, puts 1 to 4 products in the cart (1 to 3 units
-/// each), reads the cart, and checks out.
+/// each), takes the last one out again one time in four, reads the cart,
+/// and checks out; one time in ten it empties the cart instead (an
+/// abandoned cart).
 async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let Some(token) = user.get_session_data::<Shopper>().map(|shopper| shopper.token.clone()) else {
         return Ok(());
@@ -185,9 +188,15 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let request =
         GooseRequest::builder().path(*pick(LISTINGS)).name("shopping: browse").expect_status_code(200).build();
     send(user, request).await?;
-    let lines = rand::rng().random_range(1..=4);
-    for _ in 0..lines {
-        let path = format!("/api/cart/items/{}", pick(&fixtures().products));
+    let (chosen, remove_one, abandon) = {
+        let mut rng = rand::rng();
+        // Distinct products, so removing one never empties the cart.
+        let count = rng.random_range(1..=4);
+        let chosen: Vec<String> = fixtures().products.choose_multiple(&mut rng, count).cloned().collect();
+        (chosen, rng.random_range(0..4) == 0, rng.random_range(0..10) == 0)
+    };
+    for product in &chosen {
+        let path = format!("/api/cart/items/{product}");
         let body = json!({ "quantity": rand::rng().random_range(1..=3) });
         let builder = user.get_request_builder(&GooseMethod::Put, &path)?.bearer_auth(&token).json(&body);
         let request = GooseRequest::builder()
@@ -196,6 +205,26 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
             .expect_status_code(200)
             .build();
         send(user, request).await?;
+    }
+    if let (true, [_, .., last]) = (remove_one, chosen.as_slice()) {
+        let path = format!("/api/cart/items/{last}");
+        let builder = user.get_request_builder(&GooseMethod::Delete, &path)?.bearer_auth(&token);
+        let request = GooseRequest::builder()
+            .set_request_builder(builder)
+            .name("shopping: remove from cart")
+            .expect_status_code(200)
+            .build();
+        send(user, request).await?;
+    }
+    if abandon {
+        let builder = user.get_request_builder(&GooseMethod::Delete, "/api/cart")?.bearer_auth(&token);
+        let request = GooseRequest::builder()
+            .set_request_builder(builder)
+            .name("shopping: empty cart")
+            .expect_status_code(204)
+            .build();
+        send(user, request).await?;
+        return Ok(());
     }
     let builder = user.get_request_builder(&GooseMethod::Get, "/api/cart")?.bearer_auth(&token);
     let request = GooseRequest::builder()
