@@ -3,6 +3,7 @@
 # each JSON report.
 #
 #   load/run-profiles.sh embedded|dynamodb [results dir, default load/results]
+#   PROFILES="spike checkout" load/run-profiles.sh dynamodb   (some of them)
 #
 # embedded: the default store and in-process cache. dynamodb: DynamoDB
 # Local and Redis, started here on free loopback ports. The server and the
@@ -34,7 +35,7 @@ fi
 PORT=$(free_port)
 PIDS+=("$(start_load_server "$PORT" "$WORK" "${SERVER_ENV[@]}")")
 
-for profile in normal stress spike browse checkout; do
+for profile in ${PROFILES:-normal stress spike browse checkout}; do
     echo "== $BACKEND / $profile"
     target/fast/shop-load --base-url "http://127.0.0.1:$PORT" --profile "$profile" \
         --json "$RESULTS/$BACKEND-$profile.json" || true

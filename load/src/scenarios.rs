@@ -177,13 +177,31 @@ async fn sign_up_shopper(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// Sends `method path` (with `body` as JSON) signed in with `token`, named
+/// `name` in the report, expecting `status`; the answer's JSON.
+async fn signed_in(
+    user: &mut GooseUser,
+    (method, path, body): (GooseMethod, &str, Option<Value>),
+    token: &str,
+    (name, status): (&str, u16),
+) -> Result<Option<Value>, Box<TransactionError>> {
+    let mut builder = user.get_request_builder(&method, path)?.bearer_auth(token);
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let request = GooseRequest::builder().set_request_builder(builder).name(name).expect_status_code(status).build();
+    send(user, request).await
+}
+
 /// Browses a listing, puts 1 to 4 products in the cart (1 to 3 units
 /// each), takes the last one out again one time in four, reads the cart,
 /// and checks out; one time in ten it empties the cart instead (an
 /// abandoned cart).
 async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let Some(token) = user.get_session_data::<Shopper>().map(|shopper| shopper.token.clone()) else {
-        return Ok(());
+        // The sign-up failed (a 503 under overload): try again rather than
+        // loop on nothing, which would spin this user on the load's cores.
+        return sign_up_shopper(user).await;
     };
     let request =
         GooseRequest::builder().path(*pick(LISTINGS)).name("shopping: browse").expect_status_code(200).build();
@@ -196,47 +214,20 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
         (chosen, rng.random_range(0..4) == 0, rng.random_range(0..10) == 0)
     };
     for product in &chosen {
-        let path = format!("/api/cart/items/{product}");
-        let body = json!({ "quantity": rand::rng().random_range(1..=3) });
-        let builder = user.get_request_builder(&GooseMethod::Put, &path)?.bearer_auth(&token).json(&body);
-        let request = GooseRequest::builder()
-            .set_request_builder(builder)
-            .name("shopping: add to cart")
-            .expect_status_code(200)
-            .build();
-        send(user, request).await?;
+        let (path, line) =
+            (format!("/api/cart/items/{product}"), json!({ "quantity": rand::rng().random_range(1..=3) }));
+        signed_in(user, (GooseMethod::Put, &path, Some(line)), &token, ("shopping: add to cart", 200)).await?;
     }
     if let (true, [_, .., last]) = (remove_one, chosen.as_slice()) {
         let path = format!("/api/cart/items/{last}");
-        let builder = user.get_request_builder(&GooseMethod::Delete, &path)?.bearer_auth(&token);
-        let request = GooseRequest::builder()
-            .set_request_builder(builder)
-            .name("shopping: remove from cart")
-            .expect_status_code(200)
-            .build();
-        send(user, request).await?;
+        signed_in(user, (GooseMethod::Delete, &path, None), &token, ("shopping: remove from cart", 200)).await?;
     }
     if abandon {
-        let builder = user.get_request_builder(&GooseMethod::Delete, "/api/cart")?.bearer_auth(&token);
-        let request = GooseRequest::builder()
-            .set_request_builder(builder)
-            .name("shopping: empty cart")
-            .expect_status_code(204)
-            .build();
-        send(user, request).await?;
+        signed_in(user, (GooseMethod::Delete, "/api/cart", None), &token, ("shopping: empty cart", 204)).await?;
         return Ok(());
     }
-    let builder = user.get_request_builder(&GooseMethod::Get, "/api/cart")?.bearer_auth(&token);
-    let request = GooseRequest::builder()
-        .set_request_builder(builder)
-        .name("shopping: view cart")
-        .expect_status_code(200)
-        .build();
-    send(user, request).await?;
-    let builder = user.get_request_builder(&GooseMethod::Post, "/api/checkout")?.bearer_auth(&token);
-    let request =
-        GooseRequest::builder().set_request_builder(builder).name("shopping: checkout").expect_status_code(201).build();
-    send(user, request).await?;
+    signed_in(user, (GooseMethod::Get, "/api/cart", None), &token, ("shopping: view cart", 200)).await?;
+    signed_in(user, (GooseMethod::Post, "/api/checkout", None), &token, ("shopping: checkout", 201)).await?;
     Ok(())
 }
 

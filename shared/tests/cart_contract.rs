@@ -4,12 +4,11 @@
 
 mod common;
 
+use common::stocked;
+
 use std::sync::Arc;
 
-use shop::domain::{
-    Cart, CategoryName, Description, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product, ProductId,
-    ProductName, UserId,
-};
+use shop::domain::{Cart, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product, UserId};
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
 
@@ -19,21 +18,6 @@ fn now() -> OffsetDateTime {
 
 fn month() -> OffsetDateTime {
     now() + Duration::days(30)
-}
-
-async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64) -> Product {
-    let product = Product {
-        id: ProductId::new(),
-        name: ProductName::parse(name).unwrap(),
-        description: Description::default(),
-        price: Money::from_minor(price),
-        category: CategoryName::parse("Kitchen").unwrap(),
-        stock,
-        created_at: now(),
-        updated_at: now(),
-    };
-    store.create_product(&product).await.unwrap();
-    product
 }
 
 /// `user`'s cart holding `lines`, saved as its next version.

@@ -2,12 +2,12 @@
 
 mod common;
 
+use common::stocked;
+
 use std::sync::Arc;
 
 use shop::domain::Role;
-use shop::domain::{
-    CategoryName, Description, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId,
-};
+use shop::domain::{Order, OrderId, OrderItem, OrderStatus, Product, UserId};
 use shop::events::Actor;
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -18,21 +18,6 @@ fn admin() -> Actor {
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
-}
-
-async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64) -> Product {
-    let product = Product {
-        id: ProductId::new(),
-        name: ProductName::parse(name).unwrap(),
-        description: Description::default(),
-        price: Money::from_minor(price),
-        category: CategoryName::parse("Kitchen").unwrap(),
-        stock,
-        created_at: now(),
-        updated_at: now(),
-    };
-    store.create_product(&product).await.unwrap();
-    product
 }
 
 fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {

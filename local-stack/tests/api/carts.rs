@@ -5,24 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_status};
-
-/// An app with an admin, the category Kitchen and products (name, price, stock).
-async fn shop_with(products: &[(&str, f64, u64)]) -> (TestApp, String, Vec<String>) {
-    let app = TestApp::spawn().await;
-    let (admin, _) = app.signed_up_admin().await;
-    expect_status(app.create_category(&admin, "Kitchen").await, StatusCode::CREATED).await;
-    let mut ids = Vec::new();
-    for (name, price, stock) in products {
-        let product = app.product(&admin, name, "Kitchen", *price, *stock).await;
-        ids.push(product["id"].as_str().unwrap().to_owned());
-    }
-    (app, admin, ids)
-}
-
-async fn stock(app: &TestApp, id: &str) -> u64 {
-    expect_status(app.get_product(id).await, StatusCode::OK).await["stock"].as_u64().unwrap()
-}
+use crate::helpers::{TestApp, expect_error, expect_status, shop_with, stock};
 
 fn line<'a>(cart: &'a Value, id: &str) -> &'a Value {
     cart["items"].as_array().unwrap().iter().find(|line| line["productId"] == id).expect("the line")

@@ -478,3 +478,21 @@ async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String, A
     });
     (child, format!("http://{address}"), output)
 }
+
+/// An app with an admin, the category Kitchen and products (name, price, stock).
+pub async fn shop_with(products: &[(&str, f64, u64)]) -> (TestApp, String, Vec<String>) {
+    let app = TestApp::spawn().await;
+    let (admin, _) = app.signed_up_admin().await;
+    expect_status(app.create_category(&admin, "Kitchen").await, StatusCode::CREATED).await;
+    let mut ids = Vec::new();
+    for (name, price, stock) in products {
+        let product = app.product(&admin, name, "Kitchen", *price, *stock).await;
+        ids.push(product["id"].as_str().unwrap().to_owned());
+    }
+    (app, admin, ids)
+}
+
+/// A product's stock as the API shows it.
+pub async fn stock(app: &TestApp, id: &str) -> u64 {
+    expect_status(app.get_product(id).await, StatusCode::OK).await["stock"].as_u64().unwrap()
+}

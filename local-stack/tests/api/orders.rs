@@ -6,27 +6,10 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_status};
-
-/// An app with an admin, the category Kitchen and products (name, price, stock).
-async fn shop_with(products: &[(&str, f64, u64)]) -> (TestApp, String, Vec<String>) {
-    let app = TestApp::spawn().await;
-    let (admin, _) = app.signed_up_admin().await;
-    expect_status(app.create_category(&admin, "Kitchen").await, StatusCode::CREATED).await;
-    let mut ids = Vec::new();
-    for (name, price, stock) in products {
-        let product = app.product(&admin, name, "Kitchen", *price, *stock).await;
-        ids.push(product["id"].as_str().unwrap().to_owned());
-    }
-    (app, admin, ids)
-}
+use crate::helpers::{expect_error, expect_status, shop_with, stock};
 
 fn lines(lines: &[(&str, u64)]) -> Value {
     json!({ "items": lines.iter().map(|(id, q)| json!({"productId": id, "quantity": q})).collect::<Vec<_>>() })
-}
-
-async fn stock(app: &TestApp, id: &str) -> u64 {
-    expect_status(app.get_product(id).await, StatusCode::OK).await["stock"].as_u64().unwrap()
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::carts::{load, products_of};
 use super::idempotency::{self, Claimed};
-use super::orders::{insufficient_stock, placed};
+use super::orders::{placed, placing_failed};
 use super::views::OrderView;
 use crate::access::Principal;
 use crate::app::App;
@@ -66,11 +66,7 @@ async fn check_out(
         StoreError::CartChanged => {
             ApiError::Conflict("the cart changed during checkout; review it and check out again".into())
         }
-        StoreError::InsufficientStock(short) => {
-            metrics::count(Metric::OrdersOutOfStock);
-            insufficient_stock(&order, &short)
-        }
-        other => other.into(),
+        other => placing_failed(&order, other),
     })?;
     placed(app, &order, body).await
 }

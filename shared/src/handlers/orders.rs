@@ -108,14 +108,23 @@ async fn place(
         updated_at: now,
     };
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;
-    app.store.place_order(&order, ticket.map(|t| (t, body.as_str()))).await.map_err(|err| match err {
+    app.store
+        .place_order(&order, ticket.map(|t| (t, body.as_str())))
+        .await
+        .map_err(|err| placing_failed(&order, err))?;
+    placed(app, &order, body).await
+}
+
+/// What a failed placing write means for the client: short stock is the
+/// 409 naming each short product; anything else as the store said.
+pub(super) fn placing_failed(order: &Order, err: StoreError) -> ApiError {
+    match err {
         StoreError::InsufficientStock(short) => {
             metrics::count(Metric::OrdersOutOfStock);
-            insufficient_stock(&order, &short)
+            insufficient_stock(order, &short)
         }
         other => other.into(),
-    })?;
-    placed(app, &order, body).await
+    }
 }
 
 /// What follows a placed order, however it was placed: metrics, the
@@ -141,7 +150,7 @@ pub(super) async fn placed(app: &App, order: &Order, body: String) -> Result<Res
 }
 
 /// The 409 of an order some of whose lines are short of stock, naming each.
-pub(super) fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
+fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
     let mut details = Map::new();
     let mut names = Vec::new();
     for item in order.items.iter().filter(|item| short.contains(&item.product_id)) {

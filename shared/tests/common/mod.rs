@@ -13,9 +13,11 @@ use shop::Config;
 use shop::cache::Cache;
 use shop::cache::memory::MemoryCache;
 use shop::cache::redis::RedisCache;
+use shop::domain::{CategoryName, Description, Money, Product, ProductId, ProductName};
 use shop::store::Store;
 use shop::store::dynamodb::{DynamoStore, table};
 use shop::store::embedded::EmbeddedStore;
+use time::OffsetDateTime;
 
 pub fn server_url(variable: &str) -> Option<String> {
     match std::env::var(variable) {
@@ -71,6 +73,24 @@ pub async fn fresh_dynamo_with(endpoint: &str, variables: &[(&str, &str)]) -> (D
     let store = DynamoStore::connect(&config).await;
     table::create_if_missing(store.client(), store.table()).await.unwrap();
     (store, config)
+}
+
+/// A product of the category Kitchen, saved in `store`, its times whole
+/// seconds (what every store keeps exactly).
+pub async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64) -> Product {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let product = Product {
+        id: ProductId::new(),
+        name: ProductName::parse(name).unwrap(),
+        description: Description::default(),
+        price: Money::from_minor(price),
+        category: CategoryName::parse("Kitchen").unwrap(),
+        stock,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_product(&product).await.unwrap();
+    product
 }
 
 pub fn memory_cache() -> Option<Arc<dyn Cache>> {
