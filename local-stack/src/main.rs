@@ -93,8 +93,9 @@ async fn serve(config: Config) -> Result<(), String> {
         cache = app.cache.kind(),
         "shop-local listening on http://{address}"
     );
+    let scraped = Arc::clone(&app);
     let router = axum::Router::new()
-        .route("/metrics", axum::routing::get(move || async move { prometheus_text(&metrics) }))
+        .route("/metrics", axum::routing::get(move || async move { prometheus_text(&metrics, &scraped.breakers) }))
         .fallback(gateway::handle)
         .with_state(app);
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -132,11 +133,14 @@ async fn seed_command(config: &Config) -> Result<String, String> {
 }
 
 /// `GET /metrics`: this process's registry, for a Prometheus scraper.
-fn prometheus_text(metrics: &prometheus::PrometheusMetrics) -> axum::response::Response {
+fn prometheus_text(
+    metrics: &prometheus::PrometheusMetrics,
+    breakers: &shop::app::Breakers,
+) -> axum::response::Response {
     axum::response::Response::builder()
         .header(http::header::CONTENT_TYPE, prometheus::CONTENT_TYPE)
         .header(http::header::CACHE_CONTROL, "no-store")
-        .body(axum::body::Body::from(metrics.render()))
+        .body(axum::body::Body::from(metrics.render(breakers)))
         .unwrap_or_default()
 }
 

@@ -1,6 +1,9 @@
 //! `GET /metrics` of `shop-local`: requests by route and status, latency
 //! histograms by route, cache hits and misses and the business counters of
-//! the EMF lines, in Prometheus's text exposition format (0.0.4).
+//! the EMF lines, the change feed's consumers, the circuit breakers, the
+//! store's failed calls and webhook attempts by outcome, in Prometheus's
+//! text exposition format (0.0.4). `local-stack/monitoring/` has the
+//! recording rules and alerts over them.
 //!
 //! Lambda has no such endpoint: there the EMF lines are the metrics path,
 //! and API Gateway and Lambda count requests and latency per route.
@@ -10,10 +13,13 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use shop::app::Breakers;
 use shop::events::Event;
 use shop::events::consumers::ConsumerError;
 use shop::events::dispatch::{DeliveryObserver, MetricsObserver};
 use shop::metrics::{Metric, MetricsSink, Recorded, RequestObserver};
+use shop::resilience::{BreakerState, store_failures};
+use shop::webhooks::attempts_by_state;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -121,8 +127,9 @@ impl RequestObserver for PrometheusMetrics {
 }
 
 impl PrometheusMetrics {
-    /// The exposition of everything counted so far.
-    pub fn render(&self) -> String {
+    /// The exposition of everything counted so far, with the state of
+    /// `breakers` and the process's store failures and webhook attempts.
+    pub fn render(&self, breakers: &Breakers) -> String {
         let registry = self.registry();
         let mut out = String::new();
         header(
@@ -163,7 +170,45 @@ impl PrometheusMetrics {
         header(&mut out, "shop_event_feed_reads_total", "counter", "Completed reads of the change feed.");
         let _ = writeln!(out, "shop_event_feed_reads_total {}", registry.feed_reads);
         render_consumers(&mut out, registry.published, &registry.consumers);
+        render_dependencies(&mut out, breakers);
+        render_webhooks(&mut out);
         out
+    }
+}
+
+/// The breakers (open now, times opened) and the store's failed calls.
+fn render_dependencies(out: &mut String, breakers: &Breakers) {
+    header(out, "shop_circuit_breaker_open", "gauge", "1 while the dependency's breaker is open or half-open.");
+    for breaker in [&breakers.store, &breakers.cache] {
+        let open = u8::from(breaker.state() != BreakerState::Closed);
+        let _ = writeln!(out, "shop_circuit_breaker_open{{dependency=\"{}\"}} {open}", breaker.dependency());
+    }
+    header(out, "shop_circuit_breaker_opened_total", "counter", "Times the dependency's breaker opened.");
+    for breaker in [&breakers.store, &breakers.cache] {
+        let (dependency, opened) = (breaker.dependency(), breaker.times_opened());
+        let _ = writeln!(out, "shop_circuit_breaker_opened_total{{dependency=\"{dependency}\"}} {opened}");
+    }
+    let failures = store_failures();
+    header(
+        out,
+        "shop_store_failures_total",
+        "counter",
+        "Failed store calls: unavailable (unreachable, throttled, timed out) or internal (an error answer).",
+    );
+    let _ = writeln!(out, "shop_store_failures_total{{kind=\"unavailable\"}} {}", failures.unavailable);
+    let _ = writeln!(out, "shop_store_failures_total{{kind=\"internal\"}} {}", failures.internal);
+}
+
+/// Webhook delivery attempts, by the state each left its delivery in.
+fn render_webhooks(out: &mut String) {
+    header(
+        out,
+        "shop_webhook_attempts_total",
+        "counter",
+        "Webhook delivery attempts, by outcome: delivered, retrying (another attempt scheduled), failed (the last).",
+    );
+    for (state, count) in attempts_by_state() {
+        let _ = writeln!(out, "shop_webhook_attempts_total{{state=\"{}\"}} {count}", state.as_str());
     }
 }
 
@@ -250,14 +295,42 @@ mod tests {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
+    fn breakers() -> Breakers {
+        let settings = shop::resilience::BreakerSettings { failure_threshold: 1, cooldown: Duration::from_secs(60) };
+        Breakers {
+            store: shop::resilience::CircuitBreaker::new("store", settings, MetricsSink::Off),
+            cache: shop::resilience::CircuitBreaker::new("cache", settings, MetricsSink::Off),
+        }
+    }
+
     #[test]
     fn a_request_lands_in_its_buckets_cumulatively() {
         let metrics = PrometheusMetrics::new(MetricsSink::Off);
         metrics.observe("health", "GET", 200, Duration::from_millis(3), &Recorded::default());
-        let text = metrics.render();
+        let text = metrics.render(&breakers());
         assert!(text.contains("shop_http_requests_total{route=\"health\",method=\"GET\",status=\"200\"} 1"), "{text}");
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"0.0025\"} 0"), "{text}");
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"} 1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_open_breaker_shows_as_open_and_counted() {
+        let (metrics, breakers) = (PrometheusMetrics::new(MetricsSink::Off), breakers());
+        breakers.cache.admit().unwrap().failed();
+        let text = metrics.render(&breakers);
+        for line in [
+            "shop_circuit_breaker_open{dependency=\"cache\"} 1",
+            "shop_circuit_breaker_open{dependency=\"store\"} 0",
+            "shop_circuit_breaker_opened_total{dependency=\"cache\"} 1",
+            "shop_circuit_breaker_opened_total{dependency=\"store\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        for family in
+            ["shop_store_failures_total{kind=\"unavailable\"}", "shop_webhook_attempts_total{state=\"failed\"}"]
+        {
+            assert!(text.contains(family), "{family} in {text}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! Each transition is one log line; opening also writes a `BreakerOpened`
 //! EMF metric for the dependency (see [`crate::metrics`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,15 +76,23 @@ pub struct CircuitBreaker {
     settings: BreakerSettings,
     state: Mutex<State>,
     metrics: MetricsSink,
+    /// Times it opened since the process started (`shop-local`'s /metrics).
+    opened: AtomicU64,
 }
 
 impl CircuitBreaker {
     pub fn new(dependency: &'static str, settings: BreakerSettings, metrics: MetricsSink) -> Arc<Self> {
-        Arc::new(CircuitBreaker { dependency, settings, state: Mutex::new(State::Closed { failures: 0 }), metrics })
+        let state = Mutex::new(State::Closed { failures: 0 });
+        Arc::new(CircuitBreaker { dependency, settings, state, metrics, opened: AtomicU64::new(0) })
     }
 
     pub fn dependency(&self) -> &'static str {
         self.dependency
+    }
+
+    /// How many times it opened since the process started.
+    pub fn times_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
     }
 
     pub fn state(&self) -> BreakerState {
@@ -147,6 +156,7 @@ impl CircuitBreaker {
         let jitter_cap = u64::try_from(self.settings.cooldown.as_millis() / 5).unwrap_or(0);
         let jitter = Duration::from_millis(rand::random_range(0..=jitter_cap));
         *state = State::Open { until: Instant::now() + self.settings.cooldown + jitter };
+        self.opened.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(dependency = self.dependency, breaker = "open", reason = why, "circuit breaker opened");
         self.metrics.publish_breaker_opened(self.dependency);
     }
@@ -205,8 +215,10 @@ mod tests {
         let breaker = breaker();
         fail_times(&breaker, 2);
         assert_eq!(breaker.state(), BreakerState::Closed);
+        assert_eq!(breaker.times_opened(), 0);
         fail_times(&breaker, 1);
         assert_eq!(breaker.state(), BreakerState::Open);
+        assert_eq!(breaker.times_opened(), 1);
         let refused = breaker.admit().unwrap_err();
         assert!(refused.retry_after >= Duration::from_secs(5) && refused.retry_after <= Duration::from_secs(6));
     }

@@ -16,6 +16,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,28 @@ use crate::store::{
     WebhookStore,
 };
 use crate::webhooks::{DeliveryAttempt, Webhook, WebhookSecret};
+
+/// Store calls that failed since the process started, by kind (what
+/// `shop-local`'s /metrics shows): unavailable (unreachable, throttled,
+/// timed out, past the deadline) and internal (an error answer, a record
+/// that would not read back).
+static STORE_UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
+static STORE_INTERNAL: AtomicU64 = AtomicU64::new(0);
+
+/// Counts of failed store calls since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreFailures {
+    pub unavailable: u64,
+    pub internal: u64,
+}
+
+/// The failed store calls of this process so far, all its stores together.
+pub fn store_failures() -> StoreFailures {
+    StoreFailures {
+        unavailable: STORE_UNAVAILABLE.load(Ordering::Relaxed),
+        internal: STORE_INTERNAL.load(Ordering::Relaxed),
+    }
+}
 
 /// A store whose every call is bounded by the request's deadline and
 /// guarded by the store's breaker.
@@ -62,10 +85,18 @@ impl GuardedStore {
         match answered {
             Err(_) => {
                 permit.failed();
+                STORE_UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
                 Err(StoreError::Unavailable("the request's deadline passed during a store call".into()))
             }
             Ok(Err(err @ StoreError::Unavailable(_))) => {
                 permit.failed();
+                STORE_UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
+                Err(err)
+            }
+            Ok(Err(err @ StoreError::Internal(_))) => {
+                // The store answered: not a reason to open the breaker.
+                permit.succeeded();
+                STORE_INTERNAL.fetch_add(1, Ordering::Relaxed);
                 Err(err)
             }
             Ok(answered) => {

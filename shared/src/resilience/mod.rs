@@ -16,4 +16,4 @@ pub mod guarded;
 
 pub use breaker::{BreakerSettings, BreakerState, CircuitBreaker};
 pub use gate::StoreGate;
-pub use guarded::{GuardedCache, GuardedStore};
+pub use guarded::{GuardedCache, GuardedStore, StoreFailures, store_failures};

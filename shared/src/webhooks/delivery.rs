@@ -4,6 +4,7 @@
 //! and in `shop-local` (fed by [`super::LocalQueue`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -102,6 +103,35 @@ pub enum AttemptState {
     Retrying,
     /// The last attempt failed: no more (AWS keeps the job in a DLQ).
     Failed,
+}
+
+/// Attempts made by this process so far, by the state each left its
+/// delivery in: what `shop-local`'s /metrics shows.
+static ATTEMPTS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+impl AttemptState {
+    pub const ALL: [AttemptState; 3] = [AttemptState::Delivered, AttemptState::Retrying, AttemptState::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Delivered => "delivered",
+            AttemptState::Retrying => "retrying",
+            AttemptState::Failed => "failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            AttemptState::Delivered => 0,
+            AttemptState::Retrying => 1,
+            AttemptState::Failed => 2,
+        }
+    }
+}
+
+/// How many attempts of this process left their delivery in each state.
+pub fn attempts_by_state() -> [(AttemptState, u64); 3] {
+    AttemptState::ALL.map(|state| (state, ATTEMPTS[state.index()].load(Ordering::Relaxed)))
 }
 
 /// One attempt, as logged and as `GET /api/webhooks/{id}/deliveries` shows it.
@@ -214,6 +244,7 @@ impl Deliverer {
             state,
         };
         self.store.record_delivery(&attempt).await?;
+        ATTEMPTS[state.index()].fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             webhook_id = %webhook.id, event_id = %job.event.id, attempt = job.attempt, status = ?attempt.status,
             error = attempt.error.as_deref(), latency_ms = attempt.latency_ms, state = ?state, "webhook attempt"

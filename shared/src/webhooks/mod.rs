@@ -29,7 +29,7 @@ pub mod sqs;
 pub mod subscription;
 pub mod target;
 
-pub use delivery::{AttemptState, Deliverer, DeliveryAttempt, Job, Next, RetrySchedule};
+pub use delivery::{AttemptState, Deliverer, DeliveryAttempt, Job, Next, RetrySchedule, attempts_by_state};
 pub use queue::{DeliveryQueue, FanOut, LocalQueue, QueueError};
 pub use subscription::{EventFilter, Webhook, WebhookSecret};
 pub use target::TargetPolicy;
