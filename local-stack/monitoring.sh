@@ -95,7 +95,7 @@ stop() {
 }
 
 # screenshot FILE [SIZE]: the dashboard as a person sees it once its
-# graphs have drawn; the page's DOM goes beside it (FILE.html).
+# graphs have drawn.
 screenshot() {
     local file=$1 size=${2:-1400x1500}
     [ -f "$STATE/url" ] || { log "not started"; return 1; }
@@ -107,7 +107,6 @@ screenshot() {
         --disable-component-update --disable-sync --hide-scrollbars "--user-data-dir=$profile"
         --virtual-time-budget=8000 "--window-size=${size/x/,}")
     chromium "${flags[@]}" "--screenshot=$file" "$url" >/dev/null 2>&1
-    chromium "${flags[@]}" --dump-dom "$url" >"$file.html" 2>/dev/null
     rm -rf "$profile"
     [ -s "$file" ] || { log "no screenshot was written"; return 1; }
     log "screenshot of $url in $file"
