@@ -131,8 +131,23 @@ build_functions() {
 }
 
 # The bridge's gateway: the host address containers reach.
+# A dockerd that has just created docker0 may report the network without
+# its gateway (seen in a clean-clone run: the address came back empty and
+# the stand-ins were named http://:PORT); docker0's own address is the
+# same one, so ask it too, for up to 5 s.
 bridge_address() {
-    docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}'
+    local address
+    for _ in $(seq 1 50); do
+        address=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+        [ -n "$address" ] || address=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+        if [ -n "$address" ]; then
+            echo "$address"
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "the bridge network has no gateway address"
+    return 1
 }
 
 # SAM passes only variables a function declares; every one the template's
