@@ -35,7 +35,7 @@ struct LineQuantity {
 /// `GET /api/cart`: the caller's cart; an empty one is a 200 too.
 pub async fn get(app: &App, principal: Principal) -> Result<Response<Body>, ApiError> {
     let cart = load(app, principal.user_id).await?;
-    respond(app, &cart).await
+    respond(app, &cart, None).await
 }
 
 /// `PUT /api/cart/items/{productId}` `{quantity}`: sets the line (0 removes
@@ -60,7 +60,7 @@ pub async fn put_item(app: &App, principal: Principal, request: Request) -> Resu
         None => Ok(cart.remove(product_id)),
     })
     .await?;
-    respond(app, &cart).await
+    respond(app, &cart, product.as_ref()).await
 }
 
 /// `DELETE /api/cart/items/{productId}`: removes the line, if there is one.
@@ -68,7 +68,7 @@ pub async fn delete_item(app: &App, principal: Principal, request: Request) -> R
     let product_id = product_param(&request)?;
     let expected = if_match(&request)?;
     let cart = write(app, principal.user_id, expected, |cart| Ok(cart.remove(product_id))).await?;
-    respond(app, &cart).await
+    respond(app, &cart, None).await
 }
 
 /// `DELETE /api/cart`: 204, whether there was a cart or not.
@@ -83,14 +83,25 @@ pub(super) async fn load(app: &App, user_id: UserId) -> Result<Cart, ApiError> {
     Ok(app.store.cart(user_id, OffsetDateTime::now_utc()).await?.unwrap_or_else(|| Cart::empty(user_id)))
 }
 
-/// Each line's product now (`None` when deleted), read in parallel.
-pub(super) async fn products_of(app: &App, cart: &Cart) -> Result<Vec<Option<Product>>, ApiError> {
-    let reads = cart.lines.iter().map(|line| app.store.product_by_id(line.product_id));
+/// Each line's product now (`None` when deleted), read in parallel; a
+/// product this request read already (`known`) is not read again.
+pub(super) async fn products_of(
+    app: &App,
+    cart: &Cart,
+    known: Option<&Product>,
+) -> Result<Vec<Option<Product>>, ApiError> {
+    let reads = cart.lines.iter().map(|line| async move {
+        match known.filter(|product| product.id == line.product_id) {
+            Some(product) => Ok(Some(product.clone())),
+            None => app.store.product_by_id(line.product_id).await,
+        }
+    });
     futures::future::join_all(reads).await.into_iter().map(|read| read.map_err(ApiError::from)).collect()
 }
 
-async fn respond(app: &App, cart: &Cart) -> Result<Response<Body>, ApiError> {
-    let priced = cart.priced(&products_of(app, cart).await?);
+/// The whole cart, priced; `known` as for [`products_of`].
+async fn respond(app: &App, cart: &Cart, known: Option<&Product>) -> Result<Response<Body>, ApiError> {
+    let priced = cart.priced(&products_of(app, cart, known).await?);
     json(StatusCode::OK, &CartView::of(cart, &priced))
 }
 

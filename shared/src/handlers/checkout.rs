@@ -58,7 +58,7 @@ async fn check_out(
     if cart.is_empty() {
         return Err(ApiError::Unprocessable("the cart is empty: add products before checking out".into()));
     }
-    let products = products_of(app, &cart).await?;
+    let products = products_of(app, &cart, None).await?;
     let order = order_of(&cart, &products)?;
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let completion = ticket.map(|t| (t, body.as_str()));

@@ -54,12 +54,6 @@ fn cart_from_item(item: &Item) -> Result<Cart, StoreError> {
     })
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
-}
-
 impl DynamoStore {
     /// Checkout's last transaction item: the cart's removal, if it is
     /// still live at `version`.
@@ -106,7 +100,9 @@ impl CartStore for DynamoStore {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::CartChanged),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::CartChanged)
+            }
             Err(err) => Err(classify(err)),
         }
     }
@@ -124,7 +120,9 @@ impl CartStore for DynamoStore {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(StoreError::CartChanged),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::CartChanged)
+            }
             Err(err) => Err(classify(err)),
         }
     }
