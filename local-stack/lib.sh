@@ -129,6 +129,32 @@ start_redis() {
     echo "$pid"
 }
 
+# localstripe, the stateful Stripe fake the payment tests pay against, in a
+# venv of its own (its aiohttp pins are not the SAM CLI's). Pinned: the
+# tests rely on its measured quirks (see local-stack/stripe/).
+LOCALSTRIPE_VERSION=1.15.10
+STRIPE_VENV="$REPO_DIR/.venv-stripe"
+ensure_localstripe() {
+    if ! "$STRIPE_VENV/bin/python" -c "import localstripe" 2>/dev/null \
+        || [ "$("$STRIPE_VENV/bin/pip" show localstripe 2>/dev/null | sed -n 's/^Version: //p')" != "$LOCALSTRIPE_VERSION" ]; then
+        python3 -m venv "$STRIPE_VENV"
+        "$STRIPE_VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir \
+            "localstripe==$LOCALSTRIPE_VERSION"
+    fi
+}
+
+# start_localstripe PORT: localstripe on 127.0.0.1:PORT, in memory; prints
+# its PID. Its log goes to $LOCALSTRIPE_LOG (default: nowhere).
+start_localstripe() {
+    local port=$1
+    ensure_localstripe
+    "$STRIPE_VENV/bin/python" "$REPO_DIR/local-stack/stripe/localstripe_loopback.py" "$port" \
+        >"${LOCALSTRIPE_LOG:-/dev/null}" 2>&1 &
+    local pid=$!
+    wait_for_port "$port" localstripe "$pid" || return 1
+    echo "$pid"
+}
+
 # Debian's Chromium, for checking pages headless (no browser download).
 ensure_chromium() {
     command -v chromium >/dev/null 2>&1 || apt_install chromium

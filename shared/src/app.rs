@@ -17,12 +17,13 @@ use crate::access::{Access, Principal};
 use crate::auth::{HashMemory, PasswordHasher, SecretError, TokenError, TokenService, resolve_jwt_secret};
 use crate::cache::generational::GenerationalCache;
 use crate::cache::{self, Cache, CacheError};
-use crate::config::Config;
+use crate::config::{Config, PaymentProvider};
 use crate::domain::UserStatus;
 use crate::error::ApiError;
 use crate::handlers;
 use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token, compression};
 use crate::metrics::{self, Metric, RequestObserver};
+use crate::payments::Payments;
 use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
 use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, StoreGate, deadline};
 use crate::routes::Route;
@@ -39,6 +40,24 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("cannot set up the cache: {0}")]
     Cache(#[from] CacheError),
+    #[error("cannot read the Stripe keys: {0}")]
+    PaymentSecrets(String),
+}
+
+/// Stripe's client when the configuration asks for it and has its keys
+/// (resolved by [`App::from_config`]); `None` otherwise, and the payment
+/// routes answer 503 if the provider is `stripe` all the same.
+fn payments_of(config: &Config, breaker: &Arc<CircuitBreaker>) -> Option<Payments> {
+    if config.payment_provider != PaymentProvider::Stripe {
+        return None;
+    }
+    let (Some(key), Some(webhook)) = (&config.stripe.secret_key, &config.stripe.webhook_secret) else {
+        tracing::error!("PAYMENT_PROVIDER=stripe without its keys: payments are unavailable");
+        return None;
+    };
+    Payments::new(&config.stripe.api_base, key, webhook, config.currency.clone(), Arc::clone(breaker))
+        .inspect_err(|err| tracing::error!(error = %err, "cannot build the Stripe client"))
+        .ok()
 }
 
 /// Everything a handler needs; shared by all requests of one process.
@@ -60,6 +79,8 @@ pub struct App {
     pub breakers: Breakers,
     /// Failed logins per account.
     pub login_throttle: LoginThrottle,
+    /// Stripe, with `PAYMENT_PROVIDER=stripe` and its keys.
+    pub payments: Option<Payments>,
     /// Sees each request's outcome (`shop-local`'s `/metrics`).
     observer: Option<Arc<dyn RequestObserver>>,
     rate_limiter: RateLimiter,
@@ -69,6 +90,8 @@ pub struct App {
 pub struct Breakers {
     pub store: Arc<CircuitBreaker>,
     pub cache: Arc<CircuitBreaker>,
+    /// Stripe's (closed and unused when payments are off).
+    pub payments: Arc<CircuitBreaker>,
 }
 
 /// What Lambda's own deadline keeps back, so that a request past ours is
@@ -78,8 +101,9 @@ const LAMBDA_DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 
 impl App {
     /// Builds the adapters the configuration names.
-    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+    pub async fn from_config(mut config: Config) -> Result<Self, StartupError> {
         let secret = resolve_jwt_secret(&config)?;
+        crate::payments::secrets::resolve(&mut config).await?;
         let store = store::connect(&config).await?;
         let cache = cache::connect(&config)?;
         Ok(App::new(config, store, cache, &secret))
@@ -91,7 +115,9 @@ impl App {
         let breakers = Breakers {
             store: CircuitBreaker::new("store", config.breaker, config.metrics.clone()),
             cache: CircuitBreaker::new("cache", config.breaker, config.metrics.clone()),
+            payments: CircuitBreaker::new("stripe", config.breaker, config.metrics.clone()),
         };
+        let payments = payments_of(&config, &breakers.payments);
         let store: Arc<dyn Store> = Arc::new(GuardedStore::new(store, Arc::clone(&breakers.store)));
         let invalidations =
             GenerationalCache::new(Arc::new(GuardedCache::timed(Arc::clone(&cache), config.cache_timeout)));
@@ -116,6 +142,7 @@ impl App {
                 config.login_failures_window,
             ),
             breakers,
+            payments,
             observer: None,
             config,
             store,

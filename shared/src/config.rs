@@ -19,6 +19,34 @@ pub enum StoreKind {
     DynamoDb,
 }
 
+/// Who takes the money for orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentProvider {
+    /// No payments: an admin confirms a pending order (cash on delivery,
+    /// invoices).
+    None,
+    /// Stripe PaymentIntents; only a payment confirms an order.
+    Stripe,
+}
+
+/// Stripe's keys and where its API is.
+#[derive(Clone, Debug, Default)]
+pub struct StripeSettings {
+    /// `STRIPE_SECRET_KEY` (`sk_...`); never logged.
+    pub secret_key: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET` (`whsec_...`); never logged.
+    pub webhook_secret: Option<String>,
+    /// `STRIPE_SECRETS_ARN`: a Secrets Manager secret holding both, as JSON
+    /// `{"secretKey": ..., "webhookSecret": ...}`, read once per cold start
+    /// (how the template passes them: never a plain environment value).
+    pub secrets_arn: Option<String>,
+    /// `STRIPE_API_BASE`, default Stripe's API; the tests' stateful fake.
+    pub api_base: String,
+}
+
+/// Stripe's API.
+pub const STRIPE_API: &str = "https://api.stripe.com";
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -149,6 +177,13 @@ pub struct Config {
     /// `WriteCapacityUnits` metrics): what `load/lambda-cost.sh` prices.
     /// Off by default.
     pub dynamodb_consumed_capacity: bool,
+    /// Who takes payments (`PAYMENT_PROVIDER`: `none`, the default, or
+    /// `stripe`).
+    pub payment_provider: PaymentProvider,
+    pub stripe: StripeSettings,
+    /// The currency of every price and payment (`SHOP_CURRENCY`, default
+    /// `usd`).
+    pub currency: crate::domain::Currency,
     /// True when running inside AWS Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
     /// where nothing may be generated or created on the fly.
     pub in_lambda: bool,
@@ -222,6 +257,33 @@ impl Config {
             general_max: number(&var, "RATE_LIMIT_MAX", 5000, 1)?,
             auth_max: number(&var, "AUTH_RATE_LIMIT_MAX", 500, 1)?,
         };
+        let payment_provider = match var("PAYMENT_PROVIDER").as_deref() {
+            None | Some("none") => PaymentProvider::None,
+            Some("stripe") => PaymentProvider::Stripe,
+            Some(other) => return Err(invalid("PAYMENT_PROVIDER", format!("`{other}` is not `none` or `stripe`"))),
+        };
+        let stripe = StripeSettings {
+            secret_key: var("STRIPE_SECRET_KEY"),
+            webhook_secret: var("STRIPE_WEBHOOK_SECRET"),
+            secrets_arn: var("STRIPE_SECRETS_ARN"),
+            api_base: var("STRIPE_API_BASE").unwrap_or_else(|| STRIPE_API.into()),
+        };
+        if payment_provider == PaymentProvider::Stripe && stripe.secrets_arn.is_none() {
+            if stripe.secret_key.is_none() {
+                return Err(invalid("STRIPE_SECRET_KEY", "required with PAYMENT_PROVIDER=stripe".into()));
+            }
+            if stripe.webhook_secret.is_none() {
+                return Err(invalid("STRIPE_WEBHOOK_SECRET", "required with PAYMENT_PROVIDER=stripe".into()));
+            }
+        }
+        if stripe.webhook_secret.as_deref().is_some_and(|secret| !secret.starts_with("whsec_")) {
+            return Err(invalid("STRIPE_WEBHOOK_SECRET", "must start with `whsec_`".into()));
+        }
+        if !(stripe.api_base.starts_with("https://") || stripe.api_base.starts_with("http://")) {
+            return Err(invalid("STRIPE_API_BASE", "must be an http(s) URL".into()));
+        }
+        let currency = crate::domain::Currency::parse(var("SHOP_CURRENCY").as_deref().unwrap_or("usd"))
+            .map_err(|reason| invalid("SHOP_CURRENCY", reason))?;
         Ok(Config {
             port: u16::try_from(number(&var, "PORT", 3000, 0)?)
                 .map_err(|_| invalid("PORT", "must be at most 65535".into()))?,
@@ -285,6 +347,9 @@ impl Config {
                     return Err(invalid("DYNAMODB_CONSUMED_CAPACITY", format!("`{other}` is not `on` or `off`")));
                 }
             },
+            payment_provider,
+            stripe,
+            currency,
             in_lambda,
         })
     }

@@ -41,6 +41,7 @@ pub mod handlers;
 pub mod http;
 pub mod lambda;
 pub mod metrics;
+pub mod payments;
 pub mod rate_limit;
 pub mod resilience;
 pub mod routes;

@@ -8,6 +8,7 @@
 //! | `events-record` | a bus rule (every event) | keeps the event in the admin event log |
 //! | `events-invalidate-cache` | a bus rule (catalog events) | invalidates the cache scopes the change touched |
 //! | `orders-expire` | a schedule (every minute) | moves unpaid reservations to `expired` |
+//! | `payments-refund` | a bus rule (`order.cancelled`, `order.expired`) | refunds a paid order that will not ship, or cancels its open PaymentIntent |
 //! | `webhooks-fanout` | a bus rule (every event) | one delivery job per matching subscription, onto the delivery queue |
 //! | `webhooks-deliver` | the delivery queue (SQS) | attempts each job; retries go back on the queue with their delay, the last failure to the DLQ |
 
@@ -52,11 +53,16 @@ pub struct Worker {
 pub const CATALOG_EVENTS: &[EventType] =
     &[EventType::CategoryCreated, EventType::ProductCreated, EventType::ProductUpdated, EventType::ProductDeleted];
 
+/// The events after which an order may owe Stripe something: what the
+/// payment settlement's rule matches.
+pub const CLOSED_ORDER_EVENTS: &[EventType] = &[EventType::OrderCancelled, EventType::OrderExpired];
+
 pub static WORKERS: &[Worker] = &[
     Worker { function: "events-publish", trigger: Trigger::TableStream },
     Worker { function: "events-record", trigger: Trigger::Bus(None) },
     Worker { function: "events-invalidate-cache", trigger: Trigger::Bus(Some(CATALOG_EVENTS)) },
     Worker { function: "orders-expire", trigger: Trigger::Schedule },
+    Worker { function: "payments-refund", trigger: Trigger::Bus(Some(CLOSED_ORDER_EVENTS)) },
     Worker { function: "webhooks-fanout", trigger: Trigger::Bus(None) },
     Worker { function: "webhooks-deliver", trigger: Trigger::Queue },
 ];

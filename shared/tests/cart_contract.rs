@@ -51,6 +51,7 @@ fn order_of(cart: &Cart, products: &[&Product]) -> Order {
         items,
         status: OrderStatus::Pending,
         source: OrderSource::Cart,
+        payment: Default::default(),
         created_at: now(),
         updated_at: now(),
     }

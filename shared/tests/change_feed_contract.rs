@@ -76,6 +76,7 @@ async fn make_changes(store: &Arc<dyn Store>) {
         total_amount: Money::from_minor(1500 * quantity),
         status: OrderStatus::Pending,
         source: shop::domain::OrderSource::Api,
+        payment: Default::default(),
         created_at: at,
         updated_at: at,
     };

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 use shop::domain::{
-    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId,
-    ProductName, Role, User, UserId, UserName, UserStatus,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderStatus, Payment, PaymentStatus,
+    Product, ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use shop::events::{Actor, Change, Entity, Event, EventType, Mapping, events_of};
 use time::OffsetDateTime;
@@ -67,6 +67,7 @@ fn every_kind_of_event() -> Vec<Event> {
         total_amount: Money::from_minor(3998),
         status: OrderStatus::Pending,
         source: shop::domain::OrderSource::Api,
+        payment: Payment::default(),
         created_at: at,
         updated_at: at,
     };
@@ -74,6 +75,17 @@ fn every_kind_of_event() -> Vec<Event> {
         change(
             Some(Entity::Order { order: order.clone(), changed_by: None }),
             Some(Entity::Order { order: Order { status: to, ..order.clone() }, changed_by: by }),
+        )
+    };
+    let paid = |from, to| {
+        let with = |status| Order {
+            payment: Payment { status, intent_id: Some("pi_1".into()), attempts: 1 },
+            ..order.clone()
+        };
+        let payments = Actor::System { process: "payments".into() };
+        change(
+            Some(Entity::Order { order: with(from), changed_by: None }),
+            Some(Entity::Order { order: with(to), changed_by: Some(payments) }),
         )
     };
     let admin = Actor::User { user_id: UserId::new(), role: Role::Admin };
@@ -87,6 +99,9 @@ fn every_kind_of_event() -> Vec<Event> {
         moved(OrderStatus::Confirmed, Some(admin.clone())),
         moved(OrderStatus::Cancelled, None),
         moved(OrderStatus::Expired, Some(Actor::reservation_expiry())),
+        paid(PaymentStatus::Unpaid, PaymentStatus::Paid),
+        paid(PaymentStatus::Unpaid, PaymentStatus::Failed),
+        paid(PaymentStatus::RefundPending, PaymentStatus::Refunded),
     ];
     changes.iter().flat_map(|c| events_of(c, &Mapping::default())).collect()
 }

@@ -465,3 +465,40 @@ async fn a_read_refused_by_the_rate_limit_never_reaches_the_store() {
     assert!(seen[0].1 > std::time::Duration::ZERO, "the admitted read asked the store");
     assert_eq!(seen[1], (429, std::time::Duration::ZERO), "the refused one never did");
 }
+
+/// The Stripe webhook sample comes base64-encoded, as API Gateway passes a
+/// body it does not take for text: its signature is checked on the decoded
+/// bytes. The sample's own signature is a placeholder (400); signed for its
+/// body, it is accepted (its order is not in this store: 200, ignored). The
+/// payment routes refuse clearly while payments are off.
+#[tokio::test]
+async fn the_payment_samples_check_the_webhook_signature_on_the_decoded_body() {
+    use base64::Engine;
+    let secret = "whsec_events_test";
+    let harness = Harness::with_variables(&[
+        ("PAYMENT_PROVIDER", "stripe"),
+        ("STRIPE_SECRET_KEY", "sk_test_events"),
+        ("STRIPE_WEBHOOK_SECRET", secret),
+        // Nothing listens there: no Stripe call may be needed below.
+        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+    ]);
+    let (status, refused) = harness.send("payments-webhook", None).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("signature"), "{refused}");
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/payments-webhook.json");
+    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(sample["isBase64Encoded"], true);
+    let body = base64::engine::general_purpose::STANDARD.decode(sample["body"].as_str().unwrap()).unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = shop::payments::signature::sign(&body, secret, now);
+    let placeholder = sample["headers"]["stripe-signature"].as_str().unwrap().to_owned();
+    let (status, received) =
+        harness.send_replacing("payments-webhook", None, &[(placeholder.as_str(), signature.as_str())]).await;
+    assert_eq!((status, received["note"].as_str()), (200, Some("no such order")), "{received}");
+
+    let off = Harness::new();
+    let (status, body) = off.send("payments-webhook", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("payments are off"), "{body}");
+}

@@ -7,7 +7,8 @@ use common::stocked;
 use std::sync::Arc;
 
 use shop::domain::Role;
-use shop::domain::{Order, OrderId, OrderItem, OrderStatus, Product, UserId};
+use shop::domain::payment::StockMove;
+use shop::domain::{Order, OrderId, OrderItem, OrderStatus, Payment, PaymentStatus, Product, UserId};
 use shop::events::Actor;
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -37,6 +38,7 @@ fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {
         items,
         status: OrderStatus::Pending,
         source: shop::domain::OrderSource::Api,
+        payment: Default::default(),
         created_at: now(),
         updated_at: now(),
     }
@@ -261,7 +263,97 @@ async fn expiry_racing_a_confirm_lets_exactly_one_win_and_returns_stock_once(sto
     }
 }
 
+fn payments() -> Actor {
+    Actor::System { process: "payments".into() }
+}
+
+fn with_payment(order: &Order, status: PaymentStatus, intent: Option<&str>, attempts: u32) -> Order {
+    Order {
+        payment: Payment { status, intent_id: intent.map(str::to_owned), attempts },
+        updated_at: now(),
+        ..order.clone()
+    }
+}
+
+async fn a_payment_change_is_a_compare_and_set_on_status_and_payment(store: Arc<dyn Store>) {
+    let cup = stocked(&store, "Cup", 500, 5).await;
+    let order = order_of(UserId::new(), &[(&cup, 1)]);
+    store.place_order(&order, None).await.unwrap();
+    let with_intent = with_payment(&order, PaymentStatus::Unpaid, Some("pi_1"), 1);
+    store.update_order(&order, &with_intent, StockMove::Keep, &payments()).await.unwrap();
+    assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap().payment, with_intent.payment);
+    // A second intent saved from the same read loses: one intent per order.
+    let racing = with_payment(&order, PaymentStatus::Unpaid, Some("pi_2"), 1);
+    let lost = store.update_order(&order, &racing, StockMove::Keep, &payments()).await;
+    assert!(matches!(lost, Err(StoreError::StatusChanged)), "{lost:?}");
+    // Paid: confirmed and paid in one write; the same write again loses.
+    let paid =
+        Order { status: OrderStatus::Confirmed, ..with_payment(&with_intent, PaymentStatus::Paid, Some("pi_1"), 1) };
+    store.update_order(&with_intent, &paid, StockMove::Keep, &payments()).await.unwrap();
+    let again = store.update_order(&with_intent, &paid, StockMove::Keep, &payments()).await;
+    assert!(matches!(again, Err(StoreError::StatusChanged)), "{again:?}");
+    let stored = store.order_by_id(order.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.payment.status), (OrderStatus::Confirmed, PaymentStatus::Paid));
+    // Cancelling a paid order: stock back and refund owed, one write.
+    let cancelled =
+        Order { status: OrderStatus::Cancelled, ..with_payment(&paid, PaymentStatus::RefundPending, Some("pi_1"), 1) };
+    store.update_order(&paid, &cancelled, StockMove::Release, &payments()).await.unwrap();
+    assert_eq!(stock_of(&store, &cup).await, 5);
+    let twice = store.update_order(&paid, &cancelled, StockMove::Release, &payments()).await;
+    assert!(matches!(twice, Err(StoreError::StatusChanged)), "{twice:?}");
+    assert_eq!(stock_of(&store, &cup).await, 5, "the units came back once");
+}
+
+async fn a_late_payment_takes_the_units_again_or_nothing(store: Arc<dyn Store>) {
+    let (bowl, spoon) = (stocked(&store, "Bowl", 800, 3).await, stocked(&store, "Spoon", 200, 2).await);
+    let order = order_of(UserId::new(), &[(&bowl, 2), (&spoon, 2)]);
+    store.place_order(&order, None).await.unwrap();
+    let expired =
+        store.change_order_status(&order, OrderStatus::Expired, now(), &Actor::reservation_expiry()).await.unwrap();
+    assert_eq!((stock_of(&store, &bowl).await, stock_of(&store, &spoon).await), (3, 2));
+    // Someone buys a spoon meanwhile: the late payment cannot take both.
+    store.place_order(&order_of(UserId::new(), &[(&spoon, 1)]), None).await.unwrap();
+    let paid = Order { status: OrderStatus::Confirmed, ..with_payment(&expired, PaymentStatus::Paid, Some("pi_1"), 0) };
+    let short = store.update_order(&expired, &paid, StockMove::Reserve, &payments()).await;
+    assert!(matches!(short, Err(StoreError::InsufficientStock(ref ids)) if ids == &[spoon.id]), "{short:?}");
+    assert_eq!((stock_of(&store, &bowl).await, stock_of(&store, &spoon).await), (3, 1), "nothing taken");
+    assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap().status, OrderStatus::Expired);
+    // With the spoon back, it takes both, in the same write as the payment.
+    store.update_product(&restock(&spoon, 2)).await.unwrap();
+    store.update_order(&expired, &paid, StockMove::Reserve, &payments()).await.unwrap();
+    assert_eq!((stock_of(&store, &bowl).await, stock_of(&store, &spoon).await), (1, 0));
+    assert_eq!(store.order_by_id(order.id).await.unwrap().unwrap().payment.status, PaymentStatus::Paid);
+}
+
+fn restock(product: &Product, stock: u64) -> shop::store::ProductUpdate {
+    shop::store::ProductUpdate {
+        id: product.id,
+        name: product.name.clone(),
+        description: product.description.clone(),
+        price: product.price,
+        category: product.category.clone(),
+        stock: shop::domain::StockChange::Set(stock),
+        updated_at: now(),
+    }
+}
+
+async fn a_payment_event_is_recorded_once_until_it_expires(store: Arc<dyn Store>) {
+    let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    assert!(!store.payment_event_seen(&id, now()).await.unwrap());
+    assert!(store.record_payment_event(&id, now() + Duration::days(7)).await.unwrap());
+    assert!(!store.record_payment_event(&id, now() + Duration::days(7)).await.unwrap(), "recorded once");
+    assert!(store.payment_event_seen(&id, now()).await.unwrap());
+    assert!(!store.payment_event_seen(&id, now() + Duration::days(8)).await.unwrap(), "forgotten after");
+    // A lease that ran out may be taken again.
+    let lease = format!("refund:{id}");
+    assert!(store.record_payment_event(&lease, now() - Duration::seconds(1)).await.unwrap());
+    assert!(store.record_payment_event(&lease, now() + Duration::seconds(30)).await.unwrap());
+}
+
 store_contract!(
+    a_payment_change_is_a_compare_and_set_on_status_and_payment,
+    a_late_payment_takes_the_units_again_or_nothing,
+    a_payment_event_is_recorded_once_until_it_expires,
     pending_orders_before_a_cutoff_come_oldest_first_from_the_index,
     expiry_racing_a_confirm_lets_exactly_one_win_and_returns_stock_once,
     placing_an_order_reserves_every_line_or_nothing,

@@ -167,6 +167,7 @@ async fn orders_expire_moves_old_pending_orders_to_expired_and_leaves_the_rest()
             total_amount: Money::from_minor(2000),
             status: OrderStatus::Pending,
             source: shop::domain::OrderSource::Api,
+            payment: Default::default(),
             created_at: at,
             updated_at: at,
         }

@@ -52,6 +52,12 @@ const CONFIG_VARIABLES: &[&str] = &[
     "WEBHOOK_RETRY_SCHEDULE_SECONDS",
     "WEBHOOK_ALLOW_INSECURE_URLS",
     "DYNAMODB_CONSUMED_CAPACITY",
+    "PAYMENT_PROVIDER",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_SECRETS_ARN",
+    "STRIPE_API_BASE",
+    "SHOP_CURRENCY",
 ];
 
 pub const ADMIN_EMAIL: &str = "boss@shop.test";
@@ -389,6 +395,23 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// `POST /api/orders/{id}/payment`, with `{paymentMethod}` when given.
+    #[allow(dead_code)]
+    pub async fn pay(&self, token: &str, order: &str, payment_method: Option<&str>) -> Response {
+        let request = self.request(Method::POST, &format!("/api/orders/{order}/payment")).bearer_auth(token);
+        let request = match payment_method {
+            Some(method) => request.json(&json!({ "paymentMethod": method })),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    /// `GET /api/orders/{id}/payment`.
+    #[allow(dead_code)]
+    pub async fn payment(&self, token: &str, order: &str) -> Response {
+        self.request(Method::GET, &format!("/api/orders/{order}/payment")).bearer_auth(token).send().await.unwrap()
+    }
+
     pub async fn users(&self, token: &str, query: &str) -> Response {
         self.request(Method::GET, &format!("/api/users?{query}")).bearer_auth(token).send().await.unwrap()
     }
@@ -481,7 +504,15 @@ async fn start(env: &[(String, String)], data_dir: PathBuf) -> (Child, String, A
 
 /// An app with an admin, the category Kitchen and products (name, price, stock).
 pub async fn shop_with(products: &[(&str, f64, u64)]) -> (TestApp, String, Vec<String>) {
-    let app = TestApp::spawn().await;
+    shop_with_env(&[], products).await
+}
+
+/// [`shop_with`], on a server started with `overrides`.
+pub async fn shop_with_env(
+    overrides: &[(&str, &str)],
+    products: &[(&str, f64, u64)],
+) -> (TestApp, String, Vec<String>) {
+    let app = TestApp::spawn_with(overrides).await;
     let (admin, _) = app.signed_up_admin().await;
     expect_status(app.create_category(&admin, "Kitchen").await, StatusCode::CREATED).await;
     let mut ids = Vec::new();

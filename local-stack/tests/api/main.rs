@@ -15,6 +15,7 @@ mod gateway;
 mod helpers;
 mod metrics;
 mod orders;
+mod payments;
 mod seed;
 mod users;
 mod webhooks;

@@ -318,7 +318,7 @@ async fn subscriptions_are_admin_only_checked_capped_and_never_show_their_secret
                 .await;
         assert!(body["details"]["url"].is_string(), "{url}: {body}");
     }
-    for events in [json!([]), json!(["order.paid"]), json!(["*", "order.placed"])] {
+    for events in [json!([]), json!(["order.shipped"]), json!(["*", "order.placed"])] {
         let body = expect_error(
             create(Some(&admin), json!({"url": "https://93.184.215.14/", "events": events})).await,
             StatusCode::BAD_REQUEST,

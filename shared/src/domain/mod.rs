@@ -7,6 +7,7 @@ pub mod catalog;
 mod id;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod user;
 mod validation;
 
@@ -17,5 +18,6 @@ pub use catalog::{
 };
 pub use money::Money;
 pub use order::{Order, OrderId, OrderItem, OrderLines, OrderSource, OrderStatus};
+pub use payment::{Currency, Payment, PaymentStatus};
 pub use user::{Email, Password, Role, User, UserId, UserName, UserStatus};
 pub use validation::FieldErrors;

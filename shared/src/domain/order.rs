@@ -146,6 +146,8 @@ pub struct Order {
     pub total_amount: Money,
     pub status: OrderStatus,
     pub source: OrderSource,
+    /// The order's payment; `unpaid` with no intent when payments are off.
+    pub payment: super::Payment,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::envelope::{
-    Actor, CategoryCreated, Event, EventData, EventLine, FieldChange, OrderPlaced, ProductSnapshot, ProductUpdated,
-    SCHEMA_VERSION, StatusChange, StockLow, UserRegistered,
+    Actor, CategoryCreated, Event, EventData, EventLine, FieldChange, OrderPlaced, PaymentChange, ProductSnapshot,
+    ProductUpdated, SCHEMA_VERSION, StatusChange, StockLow, UserRegistered,
 };
-use crate::domain::{Category, Order, OrderStatus, Product, User};
+use crate::domain::{Category, Order, OrderStatus, PaymentStatus, Product, User};
 
 /// A stored record whose changes can mean something.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,23 +118,40 @@ pub fn events_of(change: &Change, mapping: &Mapping) -> Vec<Event> {
                 source: order.source,
             }),
         ),
-        (Some(Entity::Order { order: old, .. }), Some(Entity::Order { order: new, changed_by }))
-            if old.status != new.status =>
-        {
-            let data = StatusChange {
-                order_id: new.id,
-                user_id: new.user_id,
-                from: old.status,
-                to: new.status,
-                by: changed_by.clone(),
-                items: new.items.iter().map(EventLine::from).collect(),
-            };
-            let data = match new.status {
-                OrderStatus::Cancelled => EventData::OrderCancelled(data),
-                OrderStatus::Expired => EventData::OrderExpired(data),
-                _ => EventData::OrderStatusChanged(data),
-            };
-            emit(new.updated_at, data);
+        (Some(Entity::Order { order: old, .. }), Some(Entity::Order { order: new, changed_by })) => {
+            if old.status != new.status {
+                let data = StatusChange {
+                    order_id: new.id,
+                    user_id: new.user_id,
+                    from: old.status,
+                    to: new.status,
+                    by: changed_by.clone(),
+                    items: new.items.iter().map(EventLine::from).collect(),
+                };
+                let data = match new.status {
+                    OrderStatus::Cancelled => EventData::OrderCancelled(data),
+                    OrderStatus::Expired => EventData::OrderExpired(data),
+                    _ => EventData::OrderStatusChanged(data),
+                };
+                emit(new.updated_at, data);
+            }
+            if old.payment.status != new.payment.status {
+                let data = PaymentChange {
+                    order_id: new.id,
+                    user_id: new.user_id,
+                    status: new.status,
+                    payment_status: new.payment.status,
+                    payment_intent: new.payment.intent_id.clone(),
+                    amount: new.total_amount,
+                };
+                match new.payment.status {
+                    PaymentStatus::Paid => emit(new.updated_at, EventData::OrderPaid(data)),
+                    PaymentStatus::Failed => emit(new.updated_at, EventData::OrderPaymentFailed(data)),
+                    PaymentStatus::Refunded => emit(new.updated_at, EventData::OrderRefunded(data)),
+                    // Steps on the way: no event of their own.
+                    PaymentStatus::Unpaid | PaymentStatus::RequiresAction | PaymentStatus::RefundPending => {}
+                }
+            }
         }
         // Profile edits, role changes, logins: no event types (yet).
         _ => {}
@@ -206,6 +223,7 @@ mod tests {
             total_amount: Money::from_minor(1900),
             status,
             source: crate::domain::OrderSource::Cart,
+            payment: crate::domain::Payment::default(),
             created_at: at,
             updated_at: at,
         }
@@ -262,6 +280,57 @@ mod tests {
         assert_ne!(first[0].id, first[1].id);
         let other = events_of(&Change { id: "c7".into(), ..crossing() }, &Mapping::default());
         assert_ne!(first[0].id, other[0].id);
+    }
+
+    #[test]
+    fn payment_changes_tell_paid_failed_and_refunded_beside_any_status_change() {
+        use crate::domain::{Payment, PaymentStatus};
+        let with = |status: OrderStatus, payment: PaymentStatus| Entity::Order {
+            order: Order {
+                payment: Payment { status: payment, intent_id: Some("pi_1".into()), attempts: 1 },
+                ..order(status)
+            },
+            changed_by: Some(Actor::System { process: "payments".into() }),
+        };
+        let paid = events_of(
+            &change(
+                "p1",
+                Some(with(OrderStatus::Pending, PaymentStatus::Unpaid)),
+                Some(with(OrderStatus::Confirmed, PaymentStatus::Paid)),
+            ),
+            &Mapping::default(),
+        );
+        assert_eq!(types(&paid), [EventType::OrderStatusChanged, EventType::OrderPaid]);
+        let json = serde_json::to_value(&paid[1]).unwrap();
+        assert_eq!(json["data"]["paymentIntent"], "pi_1");
+        assert_eq!(json["data"]["amount"], 19.0);
+        let failed = events_of(
+            &change(
+                "p2",
+                Some(with(OrderStatus::Pending, PaymentStatus::Unpaid)),
+                Some(with(OrderStatus::Pending, PaymentStatus::Failed)),
+            ),
+            &Mapping::default(),
+        );
+        assert_eq!(types(&failed), [EventType::OrderPaymentFailed]);
+        let cancelled = events_of(
+            &change(
+                "p3",
+                Some(with(OrderStatus::Confirmed, PaymentStatus::Paid)),
+                Some(with(OrderStatus::Cancelled, PaymentStatus::RefundPending)),
+            ),
+            &Mapping::default(),
+        );
+        assert_eq!(types(&cancelled), [EventType::OrderCancelled], "refund_pending is a step, not an event");
+        let refunded = events_of(
+            &change(
+                "p4",
+                Some(with(OrderStatus::Cancelled, PaymentStatus::RefundPending)),
+                Some(with(OrderStatus::Cancelled, PaymentStatus::Refunded)),
+            ),
+            &Mapping::default(),
+        );
+        assert_eq!(types(&refunded), [EventType::OrderRefunded]);
     }
 
     #[test]

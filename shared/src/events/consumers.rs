@@ -91,17 +91,61 @@ pub fn cache_scopes(event: &Event) -> Vec<String> {
         | EventData::OrderPlaced(_)
         | EventData::OrderStatusChanged(_)
         | EventData::OrderCancelled(_)
-        | EventData::OrderExpired(_) => Vec::new(),
+        | EventData::OrderExpired(_)
+        | EventData::OrderPaid(_)
+        | EventData::OrderPaymentFailed(_)
+        | EventData::OrderRefunded(_) => Vec::new(),
+    }
+}
+
+/// Settles what a cancelled or expired order owes Stripe: the refund of a
+/// paid order (made once, never more than was paid, then `refunded`), or
+/// the cancellation of its open PaymentIntent. Only with payments on.
+pub struct PaymentSettlement {
+    app: Arc<App>,
+}
+
+impl PaymentSettlement {
+    pub fn new(app: Arc<App>) -> Self {
+        PaymentSettlement { app }
+    }
+}
+
+#[async_trait]
+impl Consumer for PaymentSettlement {
+    fn name(&self) -> &'static str {
+        "payments-refund"
+    }
+
+    async fn consume(&self, event: &Event) -> Result<(), ConsumerError> {
+        let (EventData::OrderCancelled(change) | EventData::OrderExpired(change)) = &event.data else { return Ok(()) };
+        let Some(payments) = &self.app.payments else { return Ok(()) };
+        match crate::payments::after_order_closed(&self.app, payments, change.order_id).await {
+            Ok(()) => Ok(()),
+            Err(crate::payments::PaymentError::Store(crate::store::StoreError::NotFound)) => Ok(()),
+            Err(err) => Err(ConsumerError(err.to_string())),
+        }
     }
 }
 
 /// The consumers every deployment runs, in process (`shop-local`) or one
-/// function each (AWS).
+/// function each (AWS); the payment settlement only with payments on.
 pub fn standard(app: &Arc<App>) -> Vec<Arc<dyn Consumer>> {
-    vec![Arc::new(EventLog::new(Arc::clone(app))), Arc::new(CacheInvalidation::new(Arc::clone(app)))]
+    let mut consumers = all(app);
+    consumers.retain(|consumer| app.payments.is_some() || consumer.name() != "payments-refund");
+    consumers
 }
 
-/// The standard consumer called `name`, for a consumer function.
+fn all(app: &Arc<App>) -> Vec<Arc<dyn Consumer>> {
+    vec![
+        Arc::new(EventLog::new(Arc::clone(app))),
+        Arc::new(CacheInvalidation::new(Arc::clone(app))),
+        Arc::new(PaymentSettlement::new(Arc::clone(app))),
+    ]
+}
+
+/// The consumer called `name`, for a consumer function (the payment
+/// settlement's does nothing while payments are off).
 pub fn by_name(app: &Arc<App>, name: &str) -> Option<Arc<dyn Consumer>> {
-    standard(app).into_iter().find(|consumer| consumer.name() == name)
+    all(app).into_iter().find(|consumer| consumer.name() == name)
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Money, OrderId, OrderItem, OrderSource, OrderStatus, ProductId, Role, UserId};
+use crate::domain::{Money, OrderId, OrderItem, OrderSource, OrderStatus, PaymentStatus, ProductId, Role, UserId};
 
 /// The envelope's `schemaVersion`. Adding a field to a `data` keeps it;
 /// removing or retyping one moves it on.
@@ -63,6 +63,12 @@ pub enum EventData {
     OrderCancelled(StatusChange),
     #[serde(rename = "order.expired")]
     OrderExpired(StatusChange),
+    #[serde(rename = "order.paid")]
+    OrderPaid(PaymentChange),
+    #[serde(rename = "order.payment_failed")]
+    OrderPaymentFailed(PaymentChange),
+    #[serde(rename = "order.refunded")]
+    OrderRefunded(PaymentChange),
 }
 
 impl EventData {
@@ -78,6 +84,9 @@ impl EventData {
             EventData::OrderStatusChanged(_) => EventType::OrderStatusChanged,
             EventData::OrderCancelled(_) => EventType::OrderCancelled,
             EventData::OrderExpired(_) => EventType::OrderExpired,
+            EventData::OrderPaid(_) => EventType::OrderPaid,
+            EventData::OrderPaymentFailed(_) => EventType::OrderPaymentFailed,
+            EventData::OrderRefunded(_) => EventType::OrderRefunded,
         }
     }
 }
@@ -95,10 +104,13 @@ pub enum EventType {
     OrderStatusChanged,
     OrderCancelled,
     OrderExpired,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderRefunded,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 13] = [
         EventType::UserRegistered,
         EventType::CategoryCreated,
         EventType::ProductCreated,
@@ -109,6 +121,9 @@ impl EventType {
         EventType::OrderStatusChanged,
         EventType::OrderCancelled,
         EventType::OrderExpired,
+        EventType::OrderPaid,
+        EventType::OrderPaymentFailed,
+        EventType::OrderRefunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -123,6 +138,9 @@ impl EventType {
             EventType::OrderStatusChanged => "order.status_changed",
             EventType::OrderCancelled => "order.cancelled",
             EventType::OrderExpired => "order.expired",
+            EventType::OrderPaid => "order.paid",
+            EventType::OrderPaymentFailed => "order.payment_failed",
+            EventType::OrderRefunded => "order.refunded",
         }
     }
 
@@ -248,6 +266,22 @@ pub struct StatusChange {
     /// `null` only for changes stored before the actor was recorded.
     pub by: Option<Actor>,
     pub items: Vec<EventLine>,
+}
+
+/// `order.paid`, `order.payment_failed` and `order.refunded`: the order's
+/// payment as it stands after the change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentChange {
+    pub order_id: OrderId,
+    pub user_id: UserId,
+    /// The order's fulfilment status after the change.
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    /// The PaymentIntent the change is about.
+    pub payment_intent: Option<String>,
+    /// The order's total: what was paid, failed or refunded.
+    pub amount: Money,
 }
 
 /// Who made a change.

@@ -45,6 +45,10 @@ pub async fn sweep(app: &App, now: OffsetDateTime, reservation: Duration, max: u
         }
         let mut expired_here = 0;
         for order in due.iter().filter(|order| order.status == OrderStatus::Pending && order.created_at < cutoff) {
+            if paid_meanwhile(app, order).await {
+                result.lost_races += 1;
+                continue;
+            }
             match app.store.change_order_status(order, OrderStatus::Expired, now, &by).await {
                 Ok(_) => {
                     expired_here += 1;
@@ -68,6 +72,30 @@ pub async fn sweep(app: &App, now: OffsetDateTime, reservation: Duration, max: u
         tracing::info!(expired = result.expired, lost_races = result.lost_races, "expired unpaid reservations");
     }
     Ok(result)
+}
+
+/// With payments on, the order's open PaymentIntent is cancelled before
+/// the order expires, so it can no longer be paid. True when Stripe refused
+/// because it was paid meanwhile (a lost or late webhook): the payment was
+/// applied instead, and the order does not expire. Stripe unreachable
+/// does not hold the stock hostage: the order expires, and a payment that
+/// still lands takes the units again or is refunded in full.
+async fn paid_meanwhile(app: &App, order: &crate::domain::Order) -> bool {
+    let (Some(payments), Some(intent)) = (&app.payments, order.payment.intent_id.as_deref()) else { return false };
+    if order.payment.status.money_taken() {
+        return true;
+    }
+    match Box::pin(crate::payments::cancel_intent(app, payments, order, intent)).await {
+        Ok(Some(_)) => {
+            tracing::info!(order_id = %order.id, intent, "paid before its reservation ran out: applied, not expired");
+            true
+        }
+        Ok(None) => false,
+        Err(err) => {
+            tracing::warn!(order_id = %order.id, intent, error = %err, "could not cancel the PaymentIntent; expiring all the same");
+            false
+        }
+    }
 }
 
 /// How often `shop-local` sweeps: often enough that an order expires

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::domain::order::order_total;
 use crate::domain::{Cart, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product};
 use crate::error::ApiError;
-use crate::http::parse_json;
+use crate::http::{has_body, parse_json};
 use crate::metrics::{self, Metric};
 use crate::store::{IdempotencyTicket, StoreError};
 
@@ -111,15 +111,8 @@ fn order_of(cart: &Cart, products: &[Option<Product>]) -> Result<Order, ApiError
         total_amount,
         status: OrderStatus::Pending,
         source: OrderSource::Cart,
+        payment: Default::default(),
         created_at: now,
         updated_at: now,
     })
-}
-
-fn has_body(request: &Request) -> bool {
-    match request.body() {
-        Body::Text(text) => !text.trim().is_empty(),
-        Body::Binary(bytes) => !bytes.iter().all(u8::is_ascii_whitespace),
-        _ => false,
-    }
 }

@@ -14,6 +14,7 @@ mod events;
 mod health;
 mod idempotency;
 mod orders;
+mod payments;
 pub(crate) mod products;
 mod query;
 mod users;
@@ -59,6 +60,9 @@ pub async fn dispatch(
         RouteId::CartItemsDelete => carts::delete_item(app, signed_in(caller)?, request).await,
         RouteId::CartClear => carts::clear(app, signed_in(caller)?, request).await,
         RouteId::Checkout => checkout::checkout(app, signed_in(caller)?, request).await,
+        RouteId::PaymentsCreate => payments::create(app, signed_in(caller)?, request).await,
+        RouteId::PaymentsGet => payments::get(app, signed_in(caller)?, request).await,
+        RouteId::PaymentsWebhook => payments::webhook(app, request).await,
         RouteId::UsersList => users::list(app, request).await,
         RouteId::UsersGet => users::get(app, request).await,
         RouteId::UsersUpdateRole => users::update_role(app, signed_in(caller)?, request).await,

@@ -14,11 +14,15 @@ use super::views::OrderView;
 use crate::access::Principal;
 use crate::app::App;
 use crate::domain::order::{TransitionError, order_total};
-use crate::domain::{FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderSource, OrderStatus, UserId};
+use crate::domain::payment::StockMove;
+use crate::domain::{
+    FieldErrors, Order, OrderId, OrderItem, OrderLines, OrderSource, OrderStatus, Payment, PaymentStatus, UserId,
+};
 use crate::error::ApiError;
 use crate::events::Actor;
 use crate::http::{json, json_bytes, parse_json, path_param, with_location};
 use crate::metrics::{self, Metric};
+use crate::payments::PaymentError;
 use crate::store::{IdempotencyTicket, StoreError};
 
 #[derive(Deserialize)]
@@ -104,6 +108,7 @@ async fn place(
         total_amount,
         status: OrderStatus::Pending,
         source: OrderSource::Api,
+        payment: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -145,8 +150,41 @@ pub(super) async fn placed(app: &App, order: &Order, body: String) -> Result<Res
         event = "order_placed",
         "order placed"
     );
+    let body = with_payment(app, order, body).await;
     let response = json_bytes(StatusCode::CREATED, body)?;
     Ok(with_location(response, &format!("/api/orders/{}", order.id)))
+}
+
+/// With payments on, the new order's PaymentIntent is made now and
+/// answered beside the order (`payment`, with its `clientSecret`), so the
+/// client confirms it at once. Stripe down or slow does not undo the
+/// order: `payment` is `null` and `paymentError` says to retry through
+/// `POST /api/orders/{id}/payment`; the reservation expiry frees the stock
+/// of an order never paid. (A replay of an `Idempotency-Key` answers the
+/// order as first placed, without `payment`: that route gives it.)
+async fn with_payment(app: &App, order: &Order, body: String) -> String {
+    let Some(payments) = &app.payments else { return body };
+    let Ok(Value::Object(mut answer)) = serde_json::from_str::<Value>(&body) else { return body };
+    // Boxed: the payment's state would otherwise sit inside every placing
+    // handler's future (and overflow a debug build's test-thread stack).
+    match Box::pin(crate::payments::start(app, payments, order.clone(), None)).await {
+        Ok((order, intent)) => {
+            let view = super::payments::PaymentView::of(&order, Some(&intent), payments.currency.as_str());
+            answer.insert("payment".into(), serde_json::to_value(view).unwrap_or(Value::Null));
+        }
+        Err(err) => {
+            tracing::warn!(order_id = %order.id, error = %err, "the order's PaymentIntent could not be made; the client may retry");
+            answer.insert("payment".into(), Value::Null);
+            answer.insert(
+                "paymentError".into(),
+                Value::String(format!(
+                    "the payment could not be started ({err}); retry with POST /api/orders/{}/payment",
+                    order.id
+                )),
+            );
+        }
+    }
+    serde_json::to_string(&answer).unwrap_or(body)
 }
 
 /// The 409 of an order some of whose lines are short of stock, naming each.
@@ -230,12 +268,20 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
         }
     })?;
     let by = Actor::User { user_id: principal.user_id, role: principal.role };
-    let updated =
-        app.store.change_order_status(&order, to, OffsetDateTime::now_utc(), &by).await.map_err(|err| match err {
-            StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
-            StoreError::NotFound => not_found(),
-            other => other.into(),
-        })?;
+    let conflict = |err| match err {
+        StoreError::StatusChanged => ApiError::Conflict("the order's status changed meanwhile; reload it".into()),
+        StoreError::NotFound => not_found(),
+        other => other.into(),
+    };
+    let updated = match &app.payments {
+        None => app.store.change_order_status(&order, to, OffsetDateTime::now_utc(), &by).await.map_err(conflict)?,
+        Some(payments) => {
+            Box::pin(change_paid_order(app, payments, order.clone(), to, &by)).await.map_err(|err| match err {
+                PaymentError::Store(err) => conflict(err),
+                other => super::payments::payment_failed(other),
+            })?
+        }
+    };
     if to == OrderStatus::Cancelled {
         metrics::count(Metric::OrdersCancelled);
         for item in &updated.items {
@@ -246,13 +292,58 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
     json(StatusCode::OK, &OrderView::from(&updated))
 }
 
+/// A status change with payments on. Only a payment confirms an order.
+/// Cancelling an unpaid order cancels its PaymentIntent first (if Stripe
+/// says it was paid meanwhile, the payment is applied and the cancel goes
+/// on as a paid order's); cancelling a paid order returns the stock and
+/// sets `refund_pending` in the same write, and the refund consumer of
+/// `order.cancelled` gives the money back.
+async fn change_paid_order(
+    app: &App,
+    payments: &crate::payments::Payments,
+    order: Order,
+    to: OrderStatus,
+    by: &Actor,
+) -> Result<Order, PaymentError> {
+    let now = OffsetDateTime::now_utc();
+    if to == OrderStatus::Confirmed && order.payment.status != PaymentStatus::Paid {
+        return Err(PaymentError::Conflict("with Stripe payments on, only a payment confirms an order".into()));
+    }
+    if to != OrderStatus::Cancelled {
+        return Ok(app.store.change_order_status(&order, to, now, by).await?);
+    }
+    let mut order = order;
+    if let Some(intent) = order.payment.intent_id.clone()
+        && !order.payment.status.money_taken()
+    {
+        match crate::payments::cancel_intent(app, payments, &order, &intent).await {
+            Ok(Some((paid, _))) => order = paid,
+            Ok(None) => {}
+            // Stripe unreachable: cancel all the same; the consumer of
+            // `order.cancelled` cancels the intent later, and a payment
+            // landing meanwhile on the cancelled order is refunded.
+            Err(err) => tracing::warn!(order_id = %order.id, error = %err, "could not cancel the PaymentIntent now"),
+        }
+        if order.status == OrderStatus::Cancelled {
+            return Err(PaymentError::Conflict("the order was cancelled meanwhile".into()));
+        }
+    }
+    let payment = match order.payment.status {
+        PaymentStatus::Paid => Payment { status: PaymentStatus::RefundPending, ..order.payment.clone() },
+        _ => order.payment.clone(),
+    };
+    let next = Order { status: OrderStatus::Cancelled, payment, updated_at: now, ..order.clone() };
+    app.store.update_order(&order, &next, StockMove::Release, by).await?;
+    Ok(next)
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound("order not found".into())
 }
 
 /// The order of the `{id}` path parameter, if the caller may see it.
 /// Another user's order is a 404, not a 403: its existence is not told.
-async fn visible_order(app: &App, principal: &Principal, request: &Request) -> Result<Order, ApiError> {
+pub(super) async fn visible_order(app: &App, principal: &Principal, request: &Request) -> Result<Order, ApiError> {
     let id = path_param(request, "id").and_then(OrderId::parse).ok_or_else(not_found)?;
     let order = app.store.order_by_id(id).await?.ok_or_else(not_found)?;
     if !principal.owns_or_administers(order.user_id) {

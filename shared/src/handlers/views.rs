@@ -4,8 +4,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Cart, Category, Money, Order, OrderId, OrderSource, OrderStatus, PricedCart, Product, ProductId, Role, User,
-    UserId, UserStatus,
+    Cart, Category, Money, Order, OrderId, OrderSource, OrderStatus, PaymentStatus, PricedCart, Product, ProductId,
+    Role, User, UserId, UserStatus,
 };
 
 /// A user as the API shows it: never the password hash.
@@ -113,6 +113,9 @@ pub struct OrderView {
     pub status: OrderStatus,
     /// `cart` for an order checked out from the cart, `api` otherwise.
     pub source: OrderSource,
+    /// `unpaid`, `requires_action`, `paid`, `failed`, `refund_pending` or
+    /// `refunded`; `unpaid` throughout when payments are off.
+    pub payment_status: PaymentStatus,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -137,6 +140,7 @@ impl From<&Order> for OrderView {
             total_amount: order.total_amount,
             status: order.status,
             source: order.source,
+            payment_status: order.payment.status,
             created_at: order.created_at,
             updated_at: order.updated_at,
         }

@@ -33,6 +33,16 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> R
     serde_json::from_slice(bytes).map_err(describe)
 }
 
+/// True when the request has a body other than whitespace (routes whose
+/// body is optional).
+pub fn has_body(request: &Request) -> bool {
+    match request.body() {
+        Body::Text(text) => !text.trim().is_empty(),
+        Body::Binary(bytes) => !bytes.iter().all(u8::is_ascii_whitespace),
+        _ => false,
+    }
+}
+
 /// `application/json` or a `+json` type, any parameters (charset).
 fn is_json(request: &Request) -> bool {
     let Some(value) = request.headers().get(http::header::CONTENT_TYPE) else { return false };

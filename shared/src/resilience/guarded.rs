@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 use super::breaker::CircuitBreaker;
 use super::deadline::bounded;
 use crate::cache::{Cache, CacheError};
+use crate::domain::payment::StockMove;
 use crate::domain::{
     Cart, Category, Email, Order, OrderId, OrderStatus, Product, ProductId, ProductPage, ProductQuery,
 };
@@ -230,14 +231,22 @@ impl OrderStore for GuardedStore {
         self.guard(self.inner.orders_by_status(status, limit, after)).await
     }
 
-    async fn change_order_status(
+    async fn update_order(
         &self,
-        order: &Order,
-        to: OrderStatus,
-        at: OffsetDateTime,
+        current: &Order,
+        next: &Order,
+        stock: StockMove,
         by: &Actor,
-    ) -> Result<Order, StoreError> {
-        self.guard(self.inner.change_order_status(order, to, at, by)).await
+    ) -> Result<(), StoreError> {
+        self.guard(self.inner.update_order(current, next, stock, by)).await
+    }
+
+    async fn record_payment_event(&self, id: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.guard(self.inner.record_payment_event(id, expires_at)).await
+    }
+
+    async fn payment_event_seen(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.guard(self.inner.payment_event_seen(id, now)).await
     }
 
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, StoreKind};
 use crate::domain::UserStatus;
+use crate::domain::payment::StockMove;
 use crate::domain::{Cart, CategoryName, Description, Money, Order, OrderId, OrderStatus, ProductName};
 use crate::domain::{Category, Email, Product, ProductId, ProductPage, ProductQuery, Role, StockChange, User, UserId};
 use crate::events::{Actor, Event, EventType};
@@ -302,19 +303,44 @@ pub trait OrderStore: Send + Sync {
         after: Option<OrderId>,
     ) -> Result<OrderPage, StoreError>;
 
-    /// Moves `order` from its current status to `to`, if no one changed it
-    /// since it was read ([`StoreError::StatusChanged`] otherwise), and
-    /// records `by` as who did. Cancelling and expiring return every line's
-    /// units to stock in the same atomic write, so racing changes return
-    /// them once. The caller checks the workflow; this enforces only the
-    /// compare-and-set.
+    /// Replaces `current`, the order as the caller read it, with `next`, if
+    /// the stored order's status and payment are still `current`'s
+    /// ([`StoreError::StatusChanged`] otherwise; [`StoreError::NotFound`]
+    /// when it is gone), and records `by` as who changed it. `stock` is
+    /// what every line's units do in the same atomic write: go back
+    /// ([`StockMove::Release`]; lines whose product was deleted since are
+    /// skipped), are taken again ([`StockMove::Reserve`], each conditioned
+    /// on enough stock: [`StoreError::InsufficientStock`] names every short
+    /// product and nothing is written), or stay. So racing changes (a
+    /// cancel, the expiry, a payment) are one compare-and-set: exactly one
+    /// wins, and stock moves once. The caller checks the workflow.
+    async fn update_order(&self, current: &Order, next: &Order, stock: StockMove, by: &Actor)
+    -> Result<(), StoreError>;
+
+    /// Moves `order` from its current status to `to` with
+    /// [`OrderStore::update_order`]: cancelling and expiring return every
+    /// line's units to stock in the same write.
     async fn change_order_status(
         &self,
         order: &Order,
         to: OrderStatus,
         at: OffsetDateTime,
         by: &Actor,
-    ) -> Result<Order, StoreError>;
+    ) -> Result<Order, StoreError> {
+        let next = Order { status: to, updated_at: at, ..order.clone() };
+        let stock = if to.releases_stock() { StockMove::Release } else { StockMove::Keep };
+        self.update_order(order, &next, stock, by).await?;
+        Ok(next)
+    }
+
+    /// Records that the payment provider's event `id` was applied, kept
+    /// until `expires_at` (the provider stops retrying long before); false
+    /// when it was recorded already, decided atomically with the write.
+    async fn record_payment_event(&self, id: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// True when the provider's event `id` was recorded and has not expired
+    /// at `now`.
+    async fn payment_event_seen(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Up to `limit` pending orders placed before `cutoff`, oldest first,
     /// read through the status index (never a scan): what the reservation

@@ -193,7 +193,7 @@ mod tests {
         assert!(filter.matches(EventType::OrderPlaced) && !filter.matches(EventType::ProductCreated));
         assert!(EventFilter::parse(&names(&[])).is_err());
         assert!(EventFilter::parse(&names(&["*", "order.placed"])).unwrap_err().contains("alone"));
-        assert!(EventFilter::parse(&names(&["order.paid"])).unwrap_err().contains("order.paid"));
+        assert!(EventFilter::parse(&names(&["order.shipped"])).unwrap_err().contains("order.shipped"));
         let json = serde_json::to_string(&EventFilter::All).unwrap();
         assert_eq!(serde_json::from_str::<EventFilter>(&json).unwrap(), EventFilter::All);
     }

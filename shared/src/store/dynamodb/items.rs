@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product,
-    ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Payment,
+    PaymentStatus, Product, ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::store::StoreError;
 
@@ -48,6 +48,11 @@ impl Key {
     /// A user's cart: `expiresAt` is the table's TTL attribute.
     pub fn cart(user_id: UserId) -> Self {
         Key { pk: format!("CART#{user_id}"), sk: "CART" }
+    }
+
+    /// A payment provider's event already applied (kept with a TTL).
+    pub fn payment_event(id: &str) -> Self {
+        Key { pk: format!("PAYMENT_EVENT#{id}"), sk: "PAYMENT_EVENT" }
     }
 
     pub fn idempotency(user_id: UserId, key: &str) -> Self {
@@ -146,6 +151,23 @@ pub(super) fn user_from_item(item: &Item) -> Result<User, StoreError> {
         created_at: attr_time(item, "createdAt")?,
         updated_at: attr_time(item, "updatedAt")?,
     })
+}
+
+/// An order item's payment; orders stored before payments have none of its
+/// attributes: unpaid, no intent.
+fn payment_from_item(item: &Item) -> Result<Payment, StoreError> {
+    let status = match item.get("paymentStatus") {
+        None => PaymentStatus::Unpaid,
+        Some(_) => PaymentStatus::parse(&attr_s(item, "paymentStatus")?)
+            .ok_or_else(|| StoreError::Internal("order item paymentStatus: unknown".into()))?,
+    };
+    let intent_id = item.get("paymentIntent").map(|_| attr_s(item, "paymentIntent")).transpose()?;
+    let attempts = match item.get("paymentAttempts") {
+        None => 0,
+        Some(_) => u32::try_from(attr_u64(item, "paymentAttempts")?)
+            .map_err(|_| StoreError::Internal("order item paymentAttempts: too large".into()))?,
+    };
+    Ok(Payment { status, intent_id, attempts })
 }
 
 /// A user item's session version; users written before the attribute
@@ -290,6 +312,8 @@ pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
         ("totalAmount".to_owned(), n(order.total_amount.minor())),
         ("status".to_owned(), s(order.status.as_str())),
         ("source".to_owned(), s(order.source.as_str())),
+        ("paymentStatus".to_owned(), s(order.payment.status.as_str())),
+        ("paymentAttempts".to_owned(), n(order.payment.attempts)),
         ("createdAt".to_owned(), timestamp(order.created_at)),
         ("updatedAt".to_owned(), timestamp(order.updated_at)),
         ("GSI1PK".to_owned(), s(user_orders_partition(order.user_id))),
@@ -297,6 +321,9 @@ pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
         ("GSI2PK".to_owned(), s(status_orders_partition(order.status))),
         ("GSI2SK".to_owned(), s(order.id.to_string())),
     ]);
+    if let Some(intent) = &order.payment.intent_id {
+        item.insert("paymentIntent".to_owned(), s(intent.clone()));
+    }
     Ok(item)
 }
 
@@ -317,6 +344,7 @@ pub(super) fn order_from_item(item: &Item) -> Result<Order, StoreError> {
                 OrderSource::parse(&attr_s(item, "source")?).ok_or_else(|| corrupt("source", "unknown".into()))?
             }
         },
+        payment: payment_from_item(item)?,
         created_at: attr_time(item, "createdAt")?,
         updated_at: attr_time(item, "updatedAt")?,
     })
@@ -379,6 +407,7 @@ mod tests {
             total_amount: Money::from_minor(1900),
             status: OrderStatus::Confirmed,
             source: OrderSource::Cart,
+            payment: Default::default(),
             created_at: now,
             updated_at: now,
         };

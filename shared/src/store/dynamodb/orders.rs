@@ -19,7 +19,8 @@ use super::items::{
     user_orders_partition,
 };
 use super::paging::collect;
-use crate::domain::{Order, OrderId, OrderStatus, ProductId, UserId};
+use crate::domain::payment::StockMove;
+use crate::domain::{Order, OrderId, OrderStatus, PaymentStatus, ProductId, UserId};
 use crate::events::Actor;
 use crate::store::{
     IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
@@ -261,57 +262,146 @@ impl OrderStore for DynamoStore {
         self.order_page("GSI2", status_orders_partition(status), None, limit, after).await
     }
 
-    async fn change_order_status(
+    async fn update_order(
         &self,
-        order: &Order,
-        to: OrderStatus,
-        at: OffsetDateTime,
+        current: &Order,
+        next: &Order,
+        stock: StockMove,
         by: &Actor,
-    ) -> Result<Order, StoreError> {
-        // Lines whose product was deleted since have no stock to return to;
-        // their increments are dropped and the transaction tried again.
-        let mut restock: Vec<&crate::domain::OrderItem> =
-            if to.releases_stock() { order.items.iter().collect() } else { Vec::new() };
+    ) -> Result<(), StoreError> {
+        let order_write = self.order_update(current, next, by)?;
+        // Returned units skip lines whose product was deleted since: their
+        // increments are dropped and the transaction tried again.
+        let mut lines: Vec<&crate::domain::OrderItem> =
+            if stock == StockMove::Keep { Vec::new() } else { current.items.iter().collect() };
         for _ in 0..3 {
-            let mut request = self.writer.transact_write_items().transact_items(self.update(
-                Key::order(order.id),
-                "SET #status = :to, #updatedAt = :now, GSI2PK = :statusPartition, #changedBy = :by",
-                "#status = :from",
-                &[("#status", "status"), ("#updatedAt", "updatedAt"), ("#changedBy", "changedBy")],
-                vec![
-                    (":to", s(to.as_str())),
-                    (":by", s(by.to_stored())),
-                    (":from", s(order.status.as_str())),
-                    (":now", timestamp(at)),
-                    (":statusPartition", s(status_orders_partition(to))),
-                ],
-            )?);
-            for line in &restock {
-                request = request.transact_items(self.update(
-                    Key::product(line.product_id),
-                    "SET #stock = #stock + :quantity, #updatedAt = :now",
-                    "attribute_exists(PK)",
-                    &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-                    vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
-                )?);
+            let mut request = self.writer.transact_write_items().transact_items(order_write.clone());
+            for line in &lines {
+                request = request.transact_items(match stock {
+                    StockMove::Reserve => self.update(
+                        Key::product(line.product_id),
+                        "SET #stock = #stock - :quantity, #updatedAt = :now",
+                        "attribute_exists(PK) AND #stock >= :quantity",
+                        &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+                        vec![(":quantity", n(line.quantity)), (":now", timestamp(next.updated_at))],
+                    )?,
+                    _ => self.update(
+                        Key::product(line.product_id),
+                        "SET #stock = #stock + :quantity, #updatedAt = :now",
+                        "attribute_exists(PK)",
+                        &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+                        vec![(":quantity", n(line.quantity)), (":now", timestamp(next.updated_at))],
+                    )?,
+                });
             }
-            match send_transaction(request).await {
-                Ok(_) => return Ok(Order { status: to, updated_at: at, ..order.clone() }),
-                Err(err) => {
-                    let failing = items_failing(&err, restock.len() + 1);
-                    if failing.contains(&0) {
-                        return Err(StoreError::StatusChanged);
-                    }
-                    if failing.is_empty() {
-                        return Err(transaction_conflict(err, |_| StoreError::StatusChanged));
-                    }
-                    let gone: Vec<usize> = failing.iter().map(|i| i - 1).collect();
-                    restock =
-                        restock.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, l)| l).collect();
-                }
+            let err = match send_transaction(request).await {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let failing = items_failing(&err, lines.len() + 1);
+            if failing.contains(&0) {
+                return Err(StoreError::StatusChanged);
             }
+            if failing.is_empty() {
+                return Err(transaction_conflict(err, |_| StoreError::StatusChanged));
+            }
+            let failing_lines: Vec<usize> = failing.iter().map(|i| i - 1).collect();
+            if stock == StockMove::Reserve {
+                return Err(StoreError::InsufficientStock(
+                    failing_lines.iter().map(|&i| lines[i].product_id).collect(),
+                ));
+            }
+            lines = lines.into_iter().enumerate().filter(|(i, _)| !failing_lines.contains(i)).map(|(_, l)| l).collect();
         }
-        Err(StoreError::Unavailable("cancel kept conflicting with product deletions".into()))
+        Err(StoreError::Unavailable("an order change kept conflicting with product deletions".into()))
+    }
+
+    async fn record_payment_event(&self, id: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut item = Key::payment_event(id).into_item();
+        item.extend([
+            ("entity".to_owned(), s("paymentEvent")),
+            ("expiresAt".to_owned(), n(expires_at.unix_timestamp())),
+        ]);
+        let result = self
+            .writer
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // TTL deletes lazily: an expired record is as good as none.
+            .condition_expression("attribute_not_exists(PK) OR expiresAt < :now")
+            .expression_attribute_values(":now", n(OffsetDateTime::now_utc().unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(classify(err)),
+        }
+    }
+
+    async fn payment_event_seen(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let found = self.get(Key::payment_event(id)).await?;
+        Ok(found
+            .is_some_and(|item| attr_u64(&item, "expiresAt").is_ok_and(|until| until as i64 > now.unix_timestamp())))
+    }
+}
+
+impl DynamoStore {
+    /// The order's own write of [`OrderStore::update_order`]: `next`'s
+    /// status and payment, conditioned on the stored status and payment
+    /// being `current`'s (orders stored before payments have no payment
+    /// attributes: unpaid, no intent, no attempts).
+    fn order_update(&self, current: &Order, next: &Order, by: &Actor) -> Result<TransactWriteItem, StoreError> {
+        let set = [
+            "#status = :to",
+            "#updatedAt = :now",
+            "GSI2PK = :statusPartition",
+            "#changedBy = :by",
+            "paymentStatus = :payment",
+            "paymentAttempts = :attempts",
+        ];
+        let mut values = vec![
+            (":to", s(next.status.as_str())),
+            (":now", timestamp(next.updated_at)),
+            (":statusPartition", s(status_orders_partition(next.status))),
+            (":by", s(by.to_stored())),
+            (":payment", s(next.payment.status.as_str())),
+            (":attempts", n(next.payment.attempts)),
+            (":from", s(current.status.as_str())),
+            (":paymentFrom", s(current.payment.status.as_str())),
+            (":attemptsFrom", n(current.payment.attempts)),
+        ];
+        let mut condition = String::from("#status = :from");
+        condition.push_str(match current.payment.status {
+            PaymentStatus::Unpaid => " AND (paymentStatus = :paymentFrom OR attribute_not_exists(paymentStatus))",
+            _ => " AND paymentStatus = :paymentFrom",
+        });
+        condition.push_str(match current.payment.attempts {
+            0 => " AND (paymentAttempts = :attemptsFrom OR attribute_not_exists(paymentAttempts))",
+            _ => " AND paymentAttempts = :attemptsFrom",
+        });
+        match &current.payment.intent_id {
+            Some(intent) => {
+                condition.push_str(" AND paymentIntent = :intentFrom");
+                values.push((":intentFrom", s(intent.clone())));
+            }
+            None => condition.push_str(" AND attribute_not_exists(paymentIntent)"),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        match &next.payment.intent_id {
+            Some(intent) => {
+                expression.push_str(", paymentIntent = :intent");
+                values.push((":intent", s(intent.clone())));
+            }
+            None => expression.push_str(" REMOVE paymentIntent"),
+        }
+        self.update(
+            Key::order(current.id),
+            &expression,
+            &condition,
+            &[("#status", "status"), ("#updatedAt", "updatedAt"), ("#changedBy", "changedBy")],
+            values,
+        )
     }
 }
 

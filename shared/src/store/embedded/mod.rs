@@ -45,6 +45,9 @@ const ORDERS_BY_USER: TableDefinition<(&str, &str), ()> = TableDefinition::new("
 const ORDERS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("orders_by_status");
 /// "<user id> <key>" -> JSON idempotency record.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+/// Payment provider event id -> unix seconds until which it is kept: the
+/// events already applied.
+const PAYMENT_EVENTS: TableDefinition<&str, i64> = TableDefinition::new("payment_events");
 
 /// User id -> JSON cart record.
 const CARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("carts");
@@ -98,6 +101,7 @@ impl EmbeddedStore {
         txn.open_table(IDEMPOTENCY).map_err(internal)?;
         txn.open_table(CARTS).map_err(internal)?;
         txn.open_table(CARTS_BY_EXPIRY).map_err(internal)?;
+        txn.open_table(PAYMENT_EVENTS).map_err(internal)?;
         txn.open_table(OUTBOX).map_err(internal)?;
         txn.open_table(EVENTS).map_err(internal)?;
         txn.open_table(EVENTS_BY_TYPE).map_err(internal)?;

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::catalog::{read_product, write_product};
 use super::outbox::{Written, record_change};
 use super::records::{IdempotencyRecord, OrderRecord};
-use super::{EmbeddedStore, IDEMPOTENCY, ORDERS, ORDERS_BY_STATUS, ORDERS_BY_USER, internal};
+use super::{EmbeddedStore, IDEMPOTENCY, ORDERS, ORDERS_BY_STATUS, ORDERS_BY_USER, PAYMENT_EVENTS, internal};
+use crate::domain::payment::StockMove;
 use crate::domain::{Order, OrderId, OrderStatus, UserId};
 use crate::events::Actor;
 use crate::store::{
@@ -162,54 +163,81 @@ impl OrderStore for EmbeddedStore {
         .await
     }
 
-    async fn change_order_status(
+    async fn update_order(
         &self,
-        order: &Order,
-        to: OrderStatus,
-        at: OffsetDateTime,
+        current: &Order,
+        next: &Order,
+        stock: StockMove,
         by: &Actor,
-    ) -> Result<Order, StoreError> {
-        let (id, from, by) = (order.id, order.status, by.clone());
+    ) -> Result<(), StoreError> {
+        let (expected, next, by) = (current.clone(), next.clone(), by.clone());
         self.writing(move |db| {
             let txn = db.begin_write().map_err(internal)?;
-            let current = {
+            let stored = {
                 let orders = txn.open_table(ORDERS).map_err(internal)?;
-                let found = orders.get(id.to_string().as_str()).map_err(internal)?;
+                let found = orders.get(expected.id.to_string().as_str()).map_err(internal)?;
                 found.map(|bytes| OrderRecord::from_bytes(bytes.value())).transpose()?.ok_or(StoreError::NotFound)?
             };
-            if current.status != from {
+            if stored.status != expected.status || stored.payment != expected.payment {
                 return Err(StoreError::StatusChanged);
             }
-            if to.releases_stock() {
-                for item in &current.items {
-                    // A product deleted since has no stock to return to.
-                    if let Some(product) = read_product(&txn, item.product_id)? {
-                        let restocked = crate::domain::Product {
-                            stock: product.stock + item.quantity,
-                            updated_at: at,
-                            ..product.clone()
-                        };
-                        write_product(&txn, &restocked, Some(&product))?;
-                    }
-                }
+            match stock {
+                StockMove::Keep => {}
+                StockMove::Release => release_stock(&txn, &stored, next.updated_at)?,
+                StockMove::Reserve => reserve_stock(&txn, &stored, next.updated_at)?,
             }
-            let updated = Order { status: to, updated_at: at, ..current.clone() };
-            write_order(&txn, &updated, Some(&current), Some(&by))?;
+            write_order(&txn, &next, Some(&stored), Some(&by))?;
+            txn.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn record_payment_event(&self, id: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let fresh = {
+                let mut events = txn.open_table(PAYMENT_EVENTS).map_err(internal)?;
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                let live = events.get(id.as_str()).map_err(internal)?.is_some_and(|until| until.value() > now);
+                if !live {
+                    events.insert(id.as_str(), expires_at.unix_timestamp()).map_err(internal)?;
+                }
+                !live
+            };
             txn.commit().map_err(internal)?;
-            Ok(updated)
+            Ok(fresh)
+        })
+        .await
+    }
+
+    async fn payment_event_seen(&self, id: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(internal)?;
+            let events = txn.open_table(PAYMENT_EVENTS).map_err(internal)?;
+            Ok(events.get(id.as_str()).map_err(internal)?.is_some_and(|until| until.value() > now.unix_timestamp()))
         })
         .await
     }
 }
 
-/// Within `txn`: takes every line's quantity from its product's stock (all
-/// or nothing), writes the order, and completes the idempotency ticket.
-/// Shared by placing an order and checking out a cart.
-pub(super) fn reserve_and_place(
-    txn: &WriteTransaction,
-    order: &Order,
-    completion: Option<(&IdempotencyTicket, &str)>,
-) -> Result<(), StoreError> {
+/// Within `txn`: every line's units back to its product (a product
+/// deleted since has no stock to return to).
+fn release_stock(txn: &WriteTransaction, order: &Order, at: OffsetDateTime) -> Result<(), StoreError> {
+    for item in &order.items {
+        if let Some(product) = read_product(txn, item.product_id)? {
+            let restocked =
+                crate::domain::Product { stock: product.stock + item.quantity, updated_at: at, ..product.clone() };
+            write_product(txn, &restocked, Some(&product))?;
+        }
+    }
+    Ok(())
+}
+
+/// Within `txn`: takes every line's quantity from its product's stock, all
+/// or nothing ([`StoreError::InsufficientStock`] names every short line).
+fn reserve_stock(txn: &WriteTransaction, order: &Order, at: OffsetDateTime) -> Result<(), StoreError> {
     let mut short = Vec::new();
     let mut reserved = Vec::new();
     for item in &order.items {
@@ -222,13 +250,22 @@ pub(super) fn reserve_and_place(
         return Err(StoreError::InsufficientStock(short));
     }
     for (product, item) in reserved.iter().zip(&order.items) {
-        let updated = crate::domain::Product {
-            stock: product.stock - item.quantity,
-            updated_at: order.created_at,
-            ..product.clone()
-        };
+        let updated =
+            crate::domain::Product { stock: product.stock - item.quantity, updated_at: at, ..product.clone() };
         write_product(txn, &updated, Some(product))?;
     }
+    Ok(())
+}
+
+/// Within `txn`: takes every line's quantity from its product's stock (all
+/// or nothing), writes the order, and completes the idempotency ticket.
+/// Shared by placing an order and checking out a cart.
+pub(super) fn reserve_and_place(
+    txn: &WriteTransaction,
+    order: &Order,
+    completion: Option<(&IdempotencyTicket, &str)>,
+) -> Result<(), StoreError> {
+    reserve_stock(txn, order, order.created_at)?;
     write_order(txn, order, None, None)?;
     if let Some((ticket, body)) = completion {
         complete_ticket(txn, ticket, body)?;

@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Product,
-    ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
+    Category, CategoryName, Description, Email, Money, Order, OrderId, OrderItem, OrderSource, OrderStatus, Payment,
+    PaymentStatus, Product, ProductId, ProductName, Role, User, UserId, UserName, UserStatus,
 };
 use crate::events::Actor;
 use crate::store::StoreError;
@@ -164,6 +164,13 @@ pub(super) struct OrderRecord {
     /// Absent in orders stored before the source was recorded: `api`.
     #[serde(default)]
     source: OrderSource,
+    /// Absent in orders stored before payments: unpaid, no intent.
+    #[serde(default)]
+    payment_status: PaymentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_intent: Option<String>,
+    #[serde(default)]
+    payment_attempts: u32,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -183,6 +190,9 @@ impl OrderRecord {
             total_minor: order.total_amount.minor(),
             status: order.status,
             source: order.source,
+            payment_status: order.payment.status,
+            payment_intent: order.payment.intent_id.clone(),
+            payment_attempts: order.payment.attempts,
             created_at: order.created_at,
             updated_at: order.updated_at,
             changed_by: changed_by.map(Actor::to_stored),
@@ -205,6 +215,11 @@ impl OrderRecord {
             total_amount: Money::from_minor(record.total_minor),
             status: record.status,
             source: record.source,
+            payment: Payment {
+                status: record.payment_status,
+                intent_id: record.payment_intent,
+                attempts: record.payment_attempts,
+            },
             created_at: record.created_at,
             updated_at: record.updated_at,
         };

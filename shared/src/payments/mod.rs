@@ -1,0 +1,317 @@
+//! Payments through Stripe: one PaymentIntent per order, made by the
+//! server for the amount it computed; the signed webhook, a re-read on
+//! `GET /api/orders/{id}/payment` and the reservation expiry's check all
+//! apply what Stripe says through [`crate::domain::payment::decide`].
+//!
+//! The invariant, on Stripe and on the test server alike: at most one live
+//! PaymentIntent per order. The order names the current one, saved with a
+//! condition on the one it replaces; an intent made by a losing race is
+//! cancelled; a declined one may be cancelled and replaced; a success on
+//! any intent of the order is applied once, and money taken for an order
+//! that will not ship is refunded, never more than was paid.
+
+pub mod secrets;
+pub mod signature;
+pub mod stripe;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use self::stripe::{PaymentIntent, StripeClient, StripeError};
+use crate::app::App;
+use crate::domain::payment::{PaymentDecision, StockMove, decide, refund_instead};
+use crate::domain::{Currency, Order, OrderId, Payment, PaymentStatus};
+use crate::events::Actor;
+use crate::resilience::CircuitBreaker;
+use crate::store::StoreError;
+
+/// How long an applied Stripe event id is remembered: Stripe retries a
+/// delivery for three days.
+pub const EVENT_MEMORY: time::Duration = time::Duration::days(7);
+
+/// Payments as configured (present only with `PAYMENT_PROVIDER=stripe`).
+pub struct Payments {
+    pub stripe: StripeClient,
+    pub webhook_secret: String,
+    pub currency: Currency,
+}
+
+impl Payments {
+    pub fn new(
+        api_base: &str,
+        secret_key: &str,
+        webhook_secret: &str,
+        currency: Currency,
+        breaker: Arc<CircuitBreaker>,
+    ) -> Result<Self, String> {
+        Ok(Payments {
+            stripe: StripeClient::new(api_base, secret_key, breaker)?,
+            webhook_secret: webhook_secret.to_owned(),
+            currency,
+        })
+    }
+}
+
+/// Why a payment step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The order is not in a state this step applies to (a 409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Stripe(#[from] StripeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another process is refunding this payment right now; its lease
+    /// runs out after [`REFUND_LEASE`] if it died.
+    #[error("a refund of this payment is in progress")]
+    RefundInProgress,
+}
+
+/// How long one process holds the right to refund a payment: Stripe's
+/// idempotency key makes two concurrent refunds one on Stripe itself, but
+/// not on every server (the test server ignores it), so refunds of one
+/// intent are serialised through the store. A holder that dies frees it
+/// when the lease runs out; the next one subtracts what was refunded.
+pub const REFUND_LEASE: time::Duration = time::Duration::seconds(30);
+
+/// Who the payment code writes as, in the order's `changedBy`.
+fn payments_actor() -> Actor {
+    Actor::System { process: "payments".into() }
+}
+
+/// The order's PaymentIntent: the current one, or a new one (replacing a
+/// declined one, or any open one when `payment_method` is given, since
+/// only a create can take a payment method on every Stripe we test
+/// against). With `payment_method`, the intent is confirmed server-side.
+/// Answers the order as it stands after, and the intent.
+pub async fn start(
+    app: &App,
+    payments: &Payments,
+    order: Order,
+    payment_method: Option<&str>,
+) -> Result<(Order, PaymentIntent), PaymentError> {
+    let mut order = order;
+    if let Some(current) = order.payment.intent_id.clone() {
+        let intent = payments.stripe.retrieve_intent(&current).await?;
+        order = observe(app, payments, order, &intent).await?;
+        let replaceable =
+            matches!(intent.status.as_str(), "requires_payment_method" | "requires_confirmation" | "requires_action");
+        if order.payment.status.money_taken() || !replaceable || payment_method.is_none() {
+            if payment_method.is_some() && !order.payment.status.money_taken() && !replaceable {
+                return Err(PaymentError::Conflict(format!("the order's payment is {}", intent.status)));
+            }
+            return Ok((order, intent));
+        }
+        // Replaced: cancel it first, so two can never both succeed unseen.
+        if let Some(paid) = cancel_intent(app, payments, &order, &current).await? {
+            return Ok(paid);
+        }
+    }
+    if order.status != crate::domain::OrderStatus::Pending {
+        return Err(PaymentError::Conflict(format!("the order is {}, not pending", order.status.as_str())));
+    }
+    let attempt = order.payment.attempts + 1;
+    let key = format!("order-{}-intent-{attempt}", order.id);
+    let intent = payments
+        .stripe
+        .create_intent(
+            &order.id.to_string(),
+            order.total_amount.minor(),
+            payments.currency.as_str(),
+            payment_method,
+            &key,
+        )
+        .await?;
+    let next = Order {
+        payment: Payment { status: PaymentStatus::Unpaid, intent_id: Some(intent.id.clone()), attempts: attempt },
+        updated_at: OffsetDateTime::now_utc(),
+        ..order.clone()
+    };
+    match app.store.update_order(&order, &next, StockMove::Keep, &payments_actor()).await {
+        Ok(()) => {}
+        Err(StoreError::StatusChanged) => {
+            // Another request saved its intent first: this one must never
+            // be paid. The order as it stands now is the answer.
+            if let Err(err) = payments.stripe.cancel_intent(&intent.id).await {
+                tracing::warn!(order_id = %order.id, intent = %intent.id, error = %err, "could not cancel a PaymentIntent that lost a race");
+            }
+            let stood = reload(app, order.id).await?;
+            let Some(current) = stood.payment.intent_id.clone() else {
+                return Err(PaymentError::Conflict("the order changed meanwhile; try again".into()));
+            };
+            let intent = payments.stripe.retrieve_intent(&current).await?;
+            return Ok((stood, intent));
+        }
+        Err(err) => {
+            let _ = payments.stripe.cancel_intent(&intent.id).await;
+            return Err(err.into());
+        }
+    }
+    if payment_method.is_none() {
+        return Ok((next, intent));
+    }
+    let confirmed = match payments.stripe.confirm_intent(&intent.id).await {
+        Ok(confirmed) => confirmed,
+        // The decline shows on the intent: read it as it stands.
+        Err(StripeError::Declined(reason)) => {
+            tracing::info!(order_id = %order.id, intent = %intent.id, reason, "card declined");
+            payments.stripe.retrieve_intent(&intent.id).await?
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let order = observe(app, payments, next, &confirmed).await?;
+    Ok((order, confirmed))
+}
+
+/// Cancels the order's open intent `intent_id`. When Stripe refuses
+/// because it succeeded meanwhile, the payment is applied instead and the
+/// order and intent are answered; `None` when it is cancelled (or was).
+pub async fn cancel_intent(
+    app: &App,
+    payments: &Payments,
+    order: &Order,
+    intent_id: &str,
+) -> Result<Option<(Order, PaymentIntent)>, PaymentError> {
+    match payments.stripe.cancel_intent(intent_id).await {
+        Ok(_) => Ok(None),
+        Err(StripeError::Refused { .. }) => {
+            let intent = payments.stripe.retrieve_intent(intent_id).await?;
+            match intent.status.as_str() {
+                "canceled" => Ok(None),
+                _ => {
+                    let order = observe(app, payments, order.clone(), &intent).await?;
+                    Ok(Some((order, intent)))
+                }
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Applies what Stripe says of `intent` to the order it was made for, and
+/// makes any refund that follows. Answers the order as it stands after.
+/// Races (a cancel, the expiry, another delivery) are compare-and-set
+/// conflicts: the order is read again and the decision made anew.
+pub async fn observe(
+    app: &App,
+    payments: &Payments,
+    order: Order,
+    intent: &PaymentIntent,
+) -> Result<Order, PaymentError> {
+    let Some(facts) = intent.facts() else {
+        tracing::warn!(intent = %intent.id, status = %intent.status, "unknown PaymentIntent status; ignored");
+        return Ok(order);
+    };
+    let mut order = order;
+    for _ in 0..4 {
+        let now = OffsetDateTime::now_utc();
+        let (next, stock) = match decide(&order, &facts, &payments.currency, now) {
+            PaymentDecision::Ignore(why) => {
+                if why.starts_with("amount") {
+                    tracing::error!(order_id = %order.id, intent = %intent.id, amount = intent.amount, currency = %intent.currency, "a PaymentIntent's amount or currency differs from its order's; nothing changed");
+                }
+                return settle_refund(app, payments, order).await;
+            }
+            PaymentDecision::RefundStray => {
+                refund_in_full(app, payments, &intent.id, intent.amount).await?;
+                tracing::warn!(order_id = %order.id, intent = %intent.id, "refunded a second payment of a paid order");
+                return Ok(order);
+            }
+            PaymentDecision::Update { next, stock } => (next, stock),
+        };
+        let written = match app.store.update_order(&order, &next, stock, &payments_actor()).await {
+            Err(StoreError::InsufficientStock(_)) => {
+                // A late payment for an expired order whose units are gone.
+                let owed = refund_instead(&order, &intent.id, now);
+                app.store.update_order(&order, &owed, StockMove::Keep, &payments_actor()).await.map(|()| owed)
+            }
+            other => other.map(|()| next),
+        };
+        match written {
+            Ok(written) => {
+                if stock == StockMove::Reserve {
+                    for line in &written.items {
+                        crate::handlers::products::invalidate_product(app, line.product_id).await;
+                    }
+                }
+                tracing::info!(order_id = %written.id, intent = %intent.id, status = written.status.as_str(), payment = written.payment.status.as_str(), event = "payment_applied", "payment state applied");
+                return settle_refund(app, payments, written).await;
+            }
+            Err(StoreError::StatusChanged) => order = reload(app, order.id).await?,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(PaymentError::Store(StoreError::Unavailable("the order kept changing while a payment was applied".into())))
+}
+
+/// Makes the refund an order owes (`refund_pending`), then marks it
+/// `refunded`. Never more than was paid: what Stripe already refunded of
+/// the intent is subtracted first, so a retry after a crash between the
+/// refund and the write refunds nothing twice, whether or not the server
+/// honours the idempotency key. Answers the order as it stands after.
+pub async fn settle_refund(app: &App, payments: &Payments, order: Order) -> Result<Order, PaymentError> {
+    if order.payment.status != PaymentStatus::RefundPending {
+        return Ok(order);
+    }
+    let Some(intent) = order.payment.intent_id.clone() else {
+        return Err(PaymentError::Conflict("a refund is owed but the order names no payment".into()));
+    };
+    refund_in_full(app, payments, &intent, order.total_amount.minor()).await?;
+    let next = Order {
+        payment: Payment { status: PaymentStatus::Refunded, ..order.payment.clone() },
+        updated_at: OffsetDateTime::now_utc(),
+        ..order.clone()
+    };
+    match app.store.update_order(&order, &next, StockMove::Keep, &payments_actor()).await {
+        Ok(()) => {
+            tracing::info!(order_id = %order.id, intent, amount = order.total_amount.minor(), event = "order_refunded", "order refunded");
+            Ok(next)
+        }
+        // Someone else marked it: the refund above found nothing owed.
+        Err(StoreError::StatusChanged) => Ok(reload(app, order.id).await?),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Refunds what is left of `paid` on the intent, holding the intent's
+/// refund lease (see [`REFUND_LEASE`]) so that no two processes subtract
+/// and refund at once.
+async fn refund_in_full(app: &App, payments: &Payments, intent: &str, paid: u64) -> Result<(), PaymentError> {
+    let lease = format!("refund:{intent}");
+    if !app.store.record_payment_event(&lease, OffsetDateTime::now_utc() + REFUND_LEASE).await? {
+        return Err(PaymentError::RefundInProgress);
+    }
+    let refunded = payments.stripe.refunded(intent).await?;
+    let owed = paid.saturating_sub(refunded);
+    if owed > 0 {
+        // Derived from the intent: the same refund on every retry.
+        payments.stripe.refund(intent, owed, &format!("refund-{intent}-{refunded}")).await?;
+    }
+    Ok(())
+}
+
+async fn reload(app: &App, id: OrderId) -> Result<Order, PaymentError> {
+    app.store.order_by_id(id).await?.ok_or(PaymentError::Store(StoreError::NotFound))
+}
+
+/// What a cancelled or expired order still needs of Stripe: a refund it
+/// owes, or its open intent cancelled (so it can no longer be paid; if it
+/// was paid meanwhile, the payment is applied, which owes a refund, made
+/// here too). The refund consumer runs it for `order.cancelled` and
+/// `order.expired`; it is idempotent.
+pub async fn after_order_closed(app: &App, payments: &Payments, id: OrderId) -> Result<(), PaymentError> {
+    let order = reload(app, id).await?;
+    if order.payment.status == PaymentStatus::RefundPending {
+        settle_refund(app, payments, order).await?;
+        return Ok(());
+    }
+    if let Some(intent) = order.payment.intent_id.clone()
+        && !order.payment.status.money_taken()
+        && let Some((order, _)) = cancel_intent(app, payments, &order, &intent).await?
+    {
+        settle_refund(app, payments, order).await?;
+    }
+    Ok(())
+}
