@@ -143,12 +143,12 @@ ensure_localstripe() {
     fi
 }
 
-# start_localstripe PORT: localstripe on 127.0.0.1:PORT, in memory; prints
-# its PID. Its log goes to $LOCALSTRIPE_LOG (default: nowhere).
+# start_localstripe PORT: localstripe on ${BIND_HOST:-127.0.0.1}:PORT, in
+# memory; prints its PID. Its log goes to $LOCALSTRIPE_LOG (default: nowhere).
 start_localstripe() {
     local port=$1
     ensure_localstripe
-    "$STRIPE_VENV/bin/python" "$REPO_DIR/local-stack/stripe/localstripe_loopback.py" "$port" \
+    "$STRIPE_VENV/bin/python" "$REPO_DIR/local-stack/stripe/localstripe_loopback.py" "$port" "${BIND_HOST:-127.0.0.1}" \
         >"${LOCALSTRIPE_LOG:-/dev/null}" 2>&1 &
     local pid=$!
     wait_for_port "$port" localstripe "$pid" || return 1

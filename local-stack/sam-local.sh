@@ -15,10 +15,12 @@
 # SAM builds its emulator image from when it cannot be pulled (busybox and
 # the host's glibc: what a bootstrap and SAM's `RUN mv, chmod` need), builds
 # every function with cargo-lambda once (x86_64; arm64 where that Rust
-# target is installed), starts DynamoDB Local and Redis on the Docker
-# bridge's gateway address (the one address containers reach the host on;
-# never every interface), creates the table, and starts the API with one
-# warm container per function on a free loopback port.
+# target is installed), starts DynamoDB Local, Redis and localstripe (the
+# payment functions' Stripe; .sam-local/stripe-url) on the Docker bridge's
+# gateway address (the one address containers reach the host on; never
+# every interface), creates the table, starts the API with one warm
+# container per function on a free loopback port, and registers the API's
+# webhook route with localstripe.
 #
 # Environment: ADMIN_EMAILS, RATE_LIMIT_MAX, AUTH_RATE_LIMIT_MAX and
 # JWT_SECRET pass through to the functions (ADMIN_EMAILS is ignored in
@@ -153,7 +155,7 @@ bridge_address() {
 # SAM passes only variables a function declares; every one the template's
 # Globals (and the webhook and event functions) declare is set here.
 write_env_file() {
-    local host=$1 dynamodb_port=$2 redis_port=$3 table=$4
+    local host=$1 dynamodb_port=$2 redis_port=$3 table=$4 stripe_port=$5
     python3 - "$STATE/env.json" <<PY
 import json, os, sys
 values = {
@@ -175,6 +177,12 @@ values = {
     "AWS_ENDPOINT_URL_SQS": "http://$host:9",
     "WEBHOOK_QUEUE_URL": "http://$host:9/000000000000/deliveries",
     "WEBHOOK_DEAD_LETTER_QUEUE_URL": "http://$host:9/000000000000/dead-letters",
+    # Payments against localstripe (the functions that talk to Stripe
+    # declare these; the others never see them).
+    "PAYMENT_PROVIDER": "stripe",
+    "STRIPE_SECRET_KEY": "sk_test_sam_local",
+    "STRIPE_WEBHOOK_SECRET": "$(state stripe-webhook-secret)",
+    "STRIPE_API_BASE": "http://$host:$stripe_port",
 }
 json.dump({"Parameters": values}, open(sys.argv[1], "w"), indent=2)
 PY
@@ -207,7 +215,12 @@ start() {
     redis_port=$(free_port)
     BIND_HOST=$host DYNAMODB_LOG="$STATE/dynamodb.log" start_dynamodb "$dynamodb_port" >"$STATE/dynamodb.pid"
     BIND_HOST=$host REDIS_LOG="$STATE/redis.log" start_redis "$redis_port" >"$STATE/redis.pid"
-    write_env_file "$host" "$dynamodb_port" "$redis_port" "shop-sam-local"
+    local stripe_port
+    stripe_port=$(free_port)
+    BIND_HOST=$host LOCALSTRIPE_LOG="$STATE/localstripe.log" start_localstripe "$stripe_port" >"$STATE/stripe.pid"
+    echo "http://$host:$stripe_port" >"$STATE/stripe-url"
+    echo "whsec_sam_local_$RANDOM$RANDOM" >"$STATE/stripe-webhook-secret"
+    write_env_file "$host" "$dynamodb_port" "$redis_port" "shop-sam-local" "$stripe_port"
     with_env_file "$STATE/admin-env" target/debug/shop-local create-table >/dev/null
     local port
     port=$(free_port)
@@ -219,6 +232,10 @@ start() {
     local url="http://127.0.0.1:$port"
     if wait_until "$(state sam.pid)" 600 0.2 curl -sf -o /dev/null "$url/health"; then
         echo "$url" >"$STATE/url"
+        # localstripe (on the host) delivers its webhooks to the API.
+        curl -sf -o /dev/null "$(state stripe-url)/_config/webhooks/sam-local" \
+            --data-urlencode "url=$url/api/payments/stripe/webhook" \
+            --data-urlencode "secret=$(state stripe-webhook-secret)"
         log "ready: $url"
         echo "$url"
         return 0
@@ -254,6 +271,10 @@ expected_answer() {
         events-publish) echo '{"batchItemFailures": [{"itemIdentifier": "100000000000000000001"}]}' ;;
         events-record | events-invalidate-cache | webhooks-fanout) echo null ;;
         orders-expire) echo '{"expired": 0, "lostRaces": 0}' ;;
+        # The sample's signature is a placeholder; the refund's order is
+        # not in the table (nothing owed).
+        payments-webhook) echo 400 ;;
+        payments-refund) echo null ;;
         webhooks-deliver) echo '{"batchItemFailures": []}' ;;
         *) echo 401 ;;
     esac
@@ -304,7 +325,8 @@ stop() {
     stop_pid "$(state dockerd.pidof)"
     stop_pid "$(state dynamodb.pid)"
     stop_pid "$(state redis.pid)"
-    rm -f "$STATE"/{sam.pid,dockerd.pidof,dynamodb.pid,redis.pid,url}
+    stop_pid "$(state stripe.pid)"
+    rm -f "$STATE"/{sam.pid,dockerd.pidof,dynamodb.pid,redis.pid,stripe.pid,url}
 }
 
 case "${1:-}" in

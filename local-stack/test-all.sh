@@ -154,6 +154,7 @@ SAM_RATE_LIMIT_MAX=1000000
 SAM_LOCAL_STARTED=1
 SAM_URL=$(RATE_LIMIT_MAX=$SAM_RATE_LIMIT_MAX AUTH_RATE_LIMIT_MAX=1000000 local-stack/sam-local.sh start | tail -1)
 SHOP_SAM_URL="$SAM_URL" SHOP_SAM_ADMIN_ENV="$REPO_DIR/.sam-local/admin-env" SHOP_SAM_RATE_LIMIT_MAX=$SAM_RATE_LIMIT_MAX \
+    SHOP_SAM_STRIPE_URL="$(cat "$REPO_DIR/.sam-local/stripe-url")" \
     cargo test -p local-stack --test sam_local -- --test-threads 1 2>&1 | tee -a "$WORK_DIR/tests.log"
 # The fuzzer's admin: registered through the functions, granted by the operator's command.
 curl -sf "$SAM_URL/api/auth/register" -H 'content-type: application/json' \

@@ -222,3 +222,85 @@ async fn rate_limits_are_passed_through_and_counted_across_functions() {
     }
     assert!(remaining.windows(2).all(|pair| pair[1] < pair[0]), "one count across the functions: {remaining:?}");
 }
+
+/// Payments through the functions: checkout answers the PaymentIntent
+/// (made by the `checkout` function at localstripe), the browser pays it,
+/// localstripe's signed webhook reaches `payments-webhook` through SAM's
+/// gateway and confirms the order; a cancel owes the refund, which
+/// `payments-get` settles (no bus offline for `payments-refund`).
+#[tokio::test]
+async fn a_checkout_is_paid_through_stripes_webhook_and_refunded_on_cancel() {
+    let api = Api::from_env();
+    let stripe = std::env::var("SHOP_SAM_STRIPE_URL").expect("SHOP_SAM_STRIPE_URL: run local-stack/sam-local.sh start");
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let (admin_email, customer_email) = (format!("payadmin-{run}@example.com"), format!("payer-{run}@example.com"));
+    api.register(&admin_email).await;
+    grant_admin(&admin_email);
+    let admin = api.login(&admin_email).await;
+    api.register(&customer_email).await;
+    let customer = api.login(&customer_email).await;
+    let category = format!("Pay {}", &run[..8]);
+    let created = api.send(Method::POST, "/api/categories", Some(&admin), Some(json!({"name": category}))).await;
+    expect_status(created, StatusCode::CREATED).await;
+    let product =
+        json!({"name": "Paid Lamp", "description": "paid for", "price": 12.25, "category": category, "stock": 5});
+    let product =
+        expect_status(api.send(Method::POST, "/api/products", Some(&admin), Some(product)).await, StatusCode::CREATED)
+            .await;
+    let line = format!("/api/cart/items/{}", product["id"].as_str().unwrap());
+    expect_status(api.send(Method::PUT, &line, Some(&customer), Some(json!({"quantity": 2}))).await, StatusCode::OK)
+        .await;
+    let placed =
+        expect_status(api.send(Method::POST, "/api/checkout", Some(&customer), None).await, StatusCode::CREATED).await;
+    let order_id = placed["id"].as_str().unwrap().to_owned();
+    let intent = placed["payment"]["intentId"].as_str().expect("checkout answers the payment").to_owned();
+    assert_eq!(placed["payment"]["amount"], 2450, "{placed}");
+
+    // The browser's part (Stripe.js), straight at localstripe.
+    let http = reqwest::Client::new();
+    for path in [format!("/v1/payment_intents/{intent}"), format!("/v1/payment_intents/{intent}/confirm")] {
+        let form: &[(&str, &str)] = if path.ends_with("confirm") { &[] } else { &[("payment_method", "pm_card_visa")] };
+        let answer =
+            http.post(format!("{stripe}{path}")).basic_auth("sk_test_sam_local", Some("")).form(form).send().await;
+        assert!(answer.unwrap().status().is_success(), "{path}");
+    }
+    let mut order = Value::Null;
+    for _ in 0..100 {
+        let read = api.send(Method::GET, &format!("/api/orders/{order_id}"), Some(&customer), None).await;
+        order = expect_status(read, StatusCode::OK).await;
+        if order["paymentStatus"] == "paid" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        (order["status"].as_str(), order["paymentStatus"].as_str()),
+        (Some("confirmed"), Some("paid")),
+        "{order}"
+    );
+
+    let cancel = api
+        .send(
+            Method::PUT,
+            &format!("/api/orders/{order_id}/status"),
+            Some(&customer),
+            Some(json!({"status": "cancelled"})),
+        )
+        .await;
+    assert_eq!(expect_status(cancel, StatusCode::OK).await["paymentStatus"], "refund_pending");
+    let payment = api.send(Method::GET, &format!("/api/orders/{order_id}/payment"), Some(&customer), None).await;
+    let payment = expect_status(payment, StatusCode::OK).await;
+    assert_eq!(
+        (payment["orderStatus"].as_str(), payment["paymentStatus"].as_str()),
+        (Some("cancelled"), Some("refunded"))
+    );
+    let refunds = http
+        .get(format!("{stripe}/v1/refunds?payment_intent={intent}"))
+        .basic_auth("sk_test_sam_local", Some(""))
+        .send()
+        .await
+        .unwrap();
+    let refunds: Value = refunds.json().await.unwrap();
+    let total: u64 = refunds["data"].as_array().unwrap().iter().map(|r| r["amount"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2450, "{refunds}");
+}
