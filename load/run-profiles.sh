@@ -4,9 +4,12 @@
 #
 #   load/run-profiles.sh embedded|dynamodb [results dir, default load/results]
 #   PROFILES="spike checkout" load/run-profiles.sh dynamodb   (some of them)
+#   PAYMENTS=stripe load/run-profiles.sh embedded             (shoppers pay)
 #
 # embedded: the default store and in-process cache. dynamodb: DynamoDB
-# Local and Redis, started here on free loopback ports. The server and the
+# Local and Redis, started here on free loopback ports. PAYMENTS=stripe:
+# the server takes payments through localstripe (started here too), and
+# every checkout is paid with Stripe's test card. The server and the
 # load share this machine; the server is built with the fast profile and
 # started with rate limits high enough that one client IP is not limited.
 set -euo pipefail
@@ -32,11 +35,21 @@ if [ "$BACKEND" = dynamodb ]; then
     SERVER_ENV+=(STORE=dynamodb TABLE_NAME=shop-load AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
         CACHE_URL="redis://127.0.0.1:$REDIS_PORT")
 fi
+if [ "${PAYMENTS:-none}" = stripe ]; then
+    STRIPE_PORT=$(free_port); PIDS+=("$(start_localstripe "$STRIPE_PORT")")
+    SERVER_ENV+=(PAYMENT_PROVIDER=stripe STRIPE_API_BASE="http://127.0.0.1:$STRIPE_PORT"
+        STRIPE_SECRET_KEY=sk_test_load STRIPE_WEBHOOK_SECRET=whsec_load_profiles)
+fi
 PORT=$(free_port)
 PIDS+=("$(start_load_server "$PORT" "$WORK" "${SERVER_ENV[@]}")")
+if [ "${PAYMENTS:-none}" = stripe ]; then
+    curl -sf -o /dev/null "http://127.0.0.1:$STRIPE_PORT/_config/webhooks/load" \
+        --data-urlencode "url=http://127.0.0.1:$PORT/api/payments/stripe/webhook" \
+        --data-urlencode "secret=whsec_load_profiles"
+fi
 
 for profile in ${PROFILES:-normal stress spike browse checkout}; do
     echo "== $BACKEND / $profile"
     target/fast/shop-load --base-url "http://127.0.0.1:$PORT" --profile "$profile" \
-        --json "$RESULTS/$BACKEND-$profile.json" || true
+        --json "$RESULTS/$BACKEND${PAYMENTS:+-$PAYMENTS}-$profile.json" || true
 done

@@ -1,7 +1,8 @@
 //! `shop-load`: the shop API's load tester.
 //!
 //! A weighted mix of scenarios (registration, browsing, ordering, health,
-//! shopping: a cart filled and checked out)
+//! shopping: a cart filled, checked out and, when the shop takes payments,
+//! paid)
 //! run by goose against any base URL, after a setup phase that creates
 //! what the scenarios need through the API itself. The report gives
 //! throughput, success rate and latency percentiles (overall and per

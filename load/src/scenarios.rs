@@ -195,8 +195,8 @@ async fn signed_in(
 
 /// Browses a listing, puts 1 to 4 products in the cart (1 to 3 units
 /// each), takes the last one out again one time in four, reads the cart,
-/// and checks out; one time in ten it empties the cart instead (an
-/// abandoned cart).
+/// checks out, and pays when the shop takes payments; one time in ten it
+/// empties the cart instead (an abandoned cart).
 async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let Some(token) = user.get_session_data::<Shopper>().map(|shopper| shopper.token.clone()) else {
         // The sign-up failed (a 503 under overload): try again rather than
@@ -227,7 +227,16 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
         return Ok(());
     }
     signed_in(user, (GooseMethod::Get, "/api/cart", None), &token, ("shopping: view cart", 200)).await?;
-    signed_in(user, (GooseMethod::Post, "/api/checkout", None), &token, ("shopping: checkout", 201)).await?;
+    let order =
+        signed_in(user, (GooseMethod::Post, "/api/checkout", None), &token, ("shopping: checkout", 201)).await?;
+    // A shop taking payments answers the order's PaymentIntent: pay it
+    // server-side with Stripe's test card (the confirm, the webhook and the
+    // order's confirmation follow at the shop).
+    if let Some(order) = order.filter(|order| order["payment"].is_object()) {
+        let path = format!("/api/orders/{}/payment", order["id"].as_str().unwrap_or_default());
+        let card = json!({ "paymentMethod": "pm_card_visa" });
+        signed_in(user, (GooseMethod::Post, &path, Some(card)), &token, ("shopping: pay", 200)).await?;
+    }
     Ok(())
 }
 
