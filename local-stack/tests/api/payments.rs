@@ -254,7 +254,10 @@ async fn racing_payment_requests_make_one_live_intent() {
     )
     .await;
     let id = order["id"].as_str().unwrap().to_owned();
-    // Replace the checkout's intent five times at once.
+    // A declined card first: each request below replaces the declined
+    // intent with one of its own, and only one of them may be saved.
+    let declined = expect_status(app.pay(&token, &id, Some("pm_card_chargeCustomerFail")).await, StatusCode::OK).await;
+    assert_eq!(declined["paymentStatus"], "failed");
     let answers = futures::future::join_all((0..5).map(|_| app.pay(&token, &id, Some("pm_card_visa")))).await;
     let mut paid_by = Vec::new();
     for answer in answers {

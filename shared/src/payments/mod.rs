@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use self::stripe::{PaymentIntent, StripeClient, StripeError};
 use crate::app::App;
-use crate::domain::payment::{PaymentDecision, StockMove, decide, refund_instead};
+use crate::domain::payment::{IntentState, PaymentDecision, StockMove, decide, refund_instead};
 use crate::domain::{Currency, Order, OrderId, Payment, PaymentStatus};
 use crate::events::Actor;
 use crate::resilience::CircuitBreaker;
@@ -81,11 +81,11 @@ fn payments_actor() -> Actor {
     Actor::System { process: "payments".into() }
 }
 
-/// The order's PaymentIntent: the current one, or a new one (replacing a
-/// declined one, or any open one when `payment_method` is given, since
-/// only a create can take a payment method on every Stripe we test
-/// against). With `payment_method`, the intent is confirmed server-side.
-/// Answers the order as it stands after, and the intent.
+/// The order's PaymentIntent: the current one, or a new one when it has
+/// none or its current one was declined (a declined intent is cancelled
+/// and replaced: not every Stripe server lets it be retried). With
+/// `payment_method`, the intent is confirmed server-side with it. Answers
+/// the order as it stands after, and the intent.
 pub async fn start(
     app: &App,
     payments: &Payments,
@@ -96,17 +96,30 @@ pub async fn start(
     if let Some(current) = order.payment.intent_id.clone() {
         let intent = payments.stripe.retrieve_intent(&current).await?;
         order = observe(app, payments, order, &intent).await?;
-        let replaceable =
-            matches!(intent.status.as_str(), "requires_payment_method" | "requires_confirmation" | "requires_action");
-        if order.payment.status.money_taken() || !replaceable || payment_method.is_none() {
-            if payment_method.is_some() && !order.payment.status.money_taken() && !replaceable {
-                return Err(PaymentError::Conflict(format!("the order's payment is {}", intent.status)));
-            }
+        let state = intent.facts().map(|facts| facts.state);
+        let (Some(method), false) = (payment_method, order.payment.status.money_taken()) else {
             return Ok((order, intent));
-        }
-        // Replaced: cancel it first, so two can never both succeed unseen.
-        if let Some(paid) = cancel_intent(app, payments, &order, &current).await? {
-            return Ok(paid);
+        };
+        match state {
+            // Waiting for a card: give it this one and confirm.
+            Some(IntentState::Open) => {
+                return match payments.stripe.set_payment_method(&current, method).await {
+                    Ok(_) => confirm(app, payments, order, &current).await,
+                    // Confirmed meanwhile (a racing request, the browser).
+                    Err(refused @ StripeError::Refused { .. }) => {
+                        settled_meanwhile(app, payments, order, &current, refused).await
+                    }
+                    Err(err) => Err(err.into()),
+                };
+            }
+            // Declined, or stuck on authentication: replace it below,
+            // cancelling it first so that two can never both succeed unseen.
+            Some(IntentState::Failed | IntentState::RequiresAction) => {
+                if let Some(paid) = cancel_intent(app, payments, &order, &current).await? {
+                    return Ok(paid);
+                }
+            }
+            _ => return Err(PaymentError::Conflict(format!("the order's payment is {}", intent.status))),
         }
     }
     if order.status != crate::domain::OrderStatus::Pending {
@@ -149,20 +162,53 @@ pub async fn start(
             return Err(err.into());
         }
     }
-    if payment_method.is_none() {
-        return Ok((next, intent));
+    match payment_method {
+        Some(_) => confirm(app, payments, next, &intent.id).await,
+        None => Ok((next, intent)),
     }
-    let confirmed = match payments.stripe.confirm_intent(&intent.id).await {
+}
+
+/// Confirms the order's intent `intent_id` and applies what Stripe says.
+async fn confirm(
+    app: &App,
+    payments: &Payments,
+    order: Order,
+    intent_id: &str,
+) -> Result<(Order, PaymentIntent), PaymentError> {
+    let confirmed = match payments.stripe.confirm_intent(intent_id).await {
         Ok(confirmed) => confirmed,
         // The decline shows on the intent: read it as it stands.
         Err(StripeError::Declined(reason)) => {
-            tracing::info!(order_id = %order.id, intent = %intent.id, reason, "card declined");
-            payments.stripe.retrieve_intent(&intent.id).await?
+            tracing::info!(order_id = %order.id, intent = intent_id, reason, "card declined");
+            payments.stripe.retrieve_intent(intent_id).await?
+        }
+        Err(refused @ StripeError::Refused { .. }) => {
+            return settled_meanwhile(app, payments, order, intent_id, refused).await;
         }
         Err(err) => return Err(err.into()),
     };
-    let order = observe(app, payments, next, &confirmed).await?;
+    let order = observe(app, payments, order, &confirmed).await?;
     Ok((order, confirmed))
+}
+
+/// Stripe refused to change an intent: if someone else (a racing request,
+/// the browser) moved it on, what it is now is the answer, applied;
+/// otherwise the refusal is (an unknown payment method, say).
+async fn settled_meanwhile(
+    app: &App,
+    payments: &Payments,
+    order: Order,
+    intent_id: &str,
+    refused: StripeError,
+) -> Result<(Order, PaymentIntent), PaymentError> {
+    let intent = payments.stripe.retrieve_intent(intent_id).await?;
+    let order = observe(app, payments, order, &intent).await?;
+    match intent.facts().map(|facts| facts.state) {
+        Some(IntentState::Succeeded | IntentState::Processing | IntentState::RequiresAction | IntentState::Failed) => {
+            Ok((order, intent))
+        }
+        _ => Err(refused.into()),
+    }
 }
 
 /// Cancels the order's open intent `intent_id`. When Stripe refuses

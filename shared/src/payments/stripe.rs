@@ -150,6 +150,13 @@ impl StripeClient {
         self.call(reqwest::Method::POST, "/v1/payment_intents", &form, Some(idempotency_key)).await
     }
 
+    /// Sets the payment method of an intent that waits for one (before
+    /// confirming it: not every Stripe server takes it on the confirm).
+    pub async fn set_payment_method(&self, id: &str, payment_method: &str) -> Result<PaymentIntent, StripeError> {
+        let form = [("payment_method", payment_method)];
+        self.call(reqwest::Method::POST, &format!("/v1/payment_intents/{}", path(id)?), &form, None).await
+    }
+
     /// Confirms an intent whose payment method is set; a decline is
     /// [`StripeError::Declined`] (the intent then shows the failure).
     pub async fn confirm_intent(&self, id: &str) -> Result<PaymentIntent, StripeError> {
