@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the README's "Failure behaviour" figures: runs the fault tests
+# Prints the "Failure behaviour" figures of docs/operations.md: runs the fault tests
 # (local-stack/tests/faults/, the same scenarios test-all.sh runs) and
 # keeps each scenario's line of measurements. Installs redis-server and
 # DynamoDB Local if missing; every stand-in runs on a free loopback port and

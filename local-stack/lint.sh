@@ -6,6 +6,8 @@
 #   cargo clippy --workspace --all-targets -D warnings  (fix: cargo clippy --fix --allow-dirty, then by hand)
 #   every shell script through shellcheck               (fix: by hand; see the wiki link it prints)
 #   ruff check on every Python file                     (fix: .venv-lint/bin/ruff check --fix)
+#   the manual's relative links and anchors             (fix: the page or heading it names)
+#   cargo doc of the shop crate, warnings as errors     (fix: the doc comment it names)
 #
 # Installs what is missing: rustfmt and clippy (rustup), shellcheck
 # (Debian), ruff (PyPI, pinned, in .venv-lint).
@@ -44,12 +46,16 @@ mapfile -t shell_scripts < <(git ls-files | while read -r file; do
 done)
 mapfile -t python_files < <(git ls-files '*.py')
 
-log "lint 1/4 cargo fmt --check"
+log "lint 1/6 cargo fmt --check"
 cargo fmt --all -- --check
-log "lint 2/4 cargo clippy -D warnings"
+log "lint 2/6 cargo clippy -D warnings"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
-log "lint 3/4 shellcheck (${#shell_scripts[@]} scripts)"
+log "lint 3/6 shellcheck (${#shell_scripts[@]} scripts)"
 shellcheck "${shell_scripts[@]}"
-log "lint 4/4 ruff check (${#python_files[@]} files)"
+log "lint 4/6 ruff check (${#python_files[@]} files)"
 "$LINT_VENV/bin/ruff" check --quiet "${python_files[@]}"
+log "lint 5/6 links and anchors of README.md and docs/"
+python3 local-stack/checks/doc_links.py "$REPO_DIR"
+log "lint 6/6 cargo doc -p shop, warnings as errors"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p shop --no-deps
 log "lint: clean"

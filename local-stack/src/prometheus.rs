@@ -162,7 +162,7 @@ impl PrometheusMetrics {
                 &mut out,
                 &name,
                 "counter",
-                &format!("What the EMF metric {} counts (see the README's Metrics).", metric.name()),
+                &format!("What the EMF metric {} counts (see docs/operations.md#metrics).", metric.name()),
             );
             let value = registry.business.get(metric.name()).copied().unwrap_or(0.0);
             let _ = writeln!(out, "{name} {value}");

@@ -35,7 +35,7 @@ pub enum Access {
 }
 
 impl Access {
-    /// The name used in `openapi.yaml` (`x-access`) and the README.
+    /// The name used in `openapi.yaml` (`x-access`) and the manual's route tables (`docs/`).
     pub const fn as_str(self) -> &'static str {
         match self {
             Access::Public => "public",

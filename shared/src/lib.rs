@@ -6,6 +6,10 @@
 //! each request. The local gateway (`local-stack/`) serves all routes of
 //! [`routes::ROUTES`] in one process through the same [`App::handle`].
 //!
+//! How the pieces fit, as one picture (the route and worker tables, ports
+//! and adapters, the change feed, a request's path): `docs/architecture.md`
+//! in the repository; the manual's other pages are beside it.
+//!
 //! # Layout
 //!
 //! - [`config`]: typed configuration read from the environment, failing fast.
@@ -24,6 +28,7 @@
 //! - [`lambda`]: the entry point each function's `main` calls.
 //! - [`telemetry`]: JSON logs carrying the request id.
 //! - [`metrics`]: business and cache metrics as CloudWatch EMF lines.
+//! - [`payments`]: Stripe PaymentIntents, the signed webhook, refunds.
 //! - [`events`]: domain events from the store's change feed, their
 //!   consumers, and the reservation expiry.
 //! - [`workers`]: the functions that are not routes (the asynchronous

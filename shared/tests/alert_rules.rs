@@ -2,7 +2,7 @@
 //! `template.yaml` has exactly one Prometheus alert in
 //! `local-stack/monitoring/rules/alerts.yml` naming it (label
 //! `cloudwatch_alarm`), no alert names an alarm the template lacks, and
-//! the README's runbook has one row per alert.
+//! the runbook (`docs/operations.md`) has one row per alert.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,13 +54,14 @@ fn every_cloudwatch_alarm_has_exactly_one_local_alert_and_no_alert_more() {
     assert_eq!(mirrored, alarms, "alerts.yml's cloudwatch_alarm labels against template.yaml's alarms");
 }
 
-/// The runbook rows are `| \`AlertName\` | ...`.
+/// The runbook rows (in `docs/operations.md`, where the alerts' `runbook`
+/// annotation points) are `| \`AlertName\` | ...`.
 #[test]
-fn the_readme_runbook_has_one_row_per_alert() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+fn the_runbook_has_one_row_per_alert() {
+    let runbook = std::fs::read_to_string(repo_root().join("docs/operations.md")).unwrap();
     for (alert, alarm) in local_alerts() {
         let row = format!("| `{alert}` | `{alarm}` |");
-        let rows = readme.lines().filter(|line| line.starts_with(&row)).count();
-        assert_eq!(rows, 1, "README rows starting {row}");
+        let rows = runbook.lines().filter(|line| line.starts_with(&row)).count();
+        assert_eq!(rows, 1, "docs/operations.md rows starting {row}");
     }
 }

@@ -1,5 +1,5 @@
 //! The route table is the single source of truth: `template.yaml`,
-//! `openapi.yaml` (operations and their `x-access`), the README's route
+//! `openapi.yaml` (operations and their `x-access`), the manual's route
 //! tables, `events/` and the function binaries must agree with it
 //! exactly; and so must they with the table of functions that are not
 //! routes (`shop::workers::WORKERS`).
@@ -231,15 +231,27 @@ fn every_openapi_operation_publishes_its_routes_access_and_matching_security() {
     }
 }
 
-/// The README's route tables are rows `| \`METHOD /path\` | \`access\` | ...`.
+/// The manual's route tables (in `docs/`, a table per topic) are rows
+/// `| \`METHOD /path\` | \`access\` | ...`: exactly one per route across
+/// the pages.
 #[test]
-fn the_readme_route_tables_say_who_may_call_each_route_as_the_table_does() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+fn the_manuals_route_tables_say_who_may_call_each_route_as_the_table_does() {
+    let pages: Vec<(String, String)> = std::fs::read_dir(repo_root().join("docs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .map(|path| (path.display().to_string(), std::fs::read_to_string(&path).unwrap()))
+        .collect();
     for route in ROUTES {
         let row_start = format!("| `{}` | ", route.route_key());
-        let rows: Vec<&str> = readme.lines().filter(|line| line.starts_with(&row_start)).collect();
-        assert_eq!(rows.len(), 1, "README rows for `{}`", route.route_key());
-        let who = rows[0][row_start.len()..].split(" |").next().unwrap();
-        assert_eq!(who, format!("`{}`", route.access.as_str()), "README's who for `{}`", route.route_key());
+        let rows: Vec<(&str, &str)> = pages
+            .iter()
+            .flat_map(|(page, text)| {
+                text.lines().filter(|line| line.starts_with(&row_start)).map(move |l| (page.as_str(), l))
+            })
+            .collect();
+        assert_eq!(rows.len(), 1, "rows in docs/ for `{}`: {rows:?}", route.route_key());
+        let who = rows[0].1[row_start.len()..].split(" |").next().unwrap();
+        assert_eq!(who, format!("`{}`", route.access.as_str()), "{}: who for `{}`", rows[0].0, route.route_key());
     }
 }

@@ -2,7 +2,7 @@
 //! where each `v1` is HMAC-SHA256 of `"<t>." + raw body`, keyed with the
 //! whole `whsec_...` secret (unlike Standard Webhooks, which base64-decodes
 //! its secret). Any `v1` may match (Stripe sends one per live secret while
-//! one is being rolled); a timestamp more than [`TOLERANCE`] away from now
+//! one is being rolled); a timestamp more than [`TOLERANCE_SECONDS`] away from now
 //! is refused, so a captured delivery cannot be replayed later.
 
 use ring::hmac;

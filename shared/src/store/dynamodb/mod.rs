@@ -23,7 +23,7 @@
 //! Filters no index serves (search words, stock, a price range without a
 //! category) are filter expressions on an index query, never a Scan.
 //! Every multi-item change is one `TransactWriteItems`; the mapping of its
-//! condition failures to domain errors lives in [`errors`].
+//! condition failures to domain errors lives in `errors`.
 
 mod capacity;
 mod carts;

@@ -4,7 +4,7 @@
 //! (a user and its email claim) is one transaction, as it is one
 //! `TransactWriteItems` on DynamoDB. Records are JSON; redb calls are
 //! blocking and run on tokio's blocking pool. Every write of an entity
-//! also adds its change to the outbox in the same transaction ([`outbox`]).
+//! also adds its change to the outbox in the same transaction (`outbox`).
 
 use std::path::Path;
 use std::sync::Arc;
