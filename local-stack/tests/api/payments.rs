@@ -541,8 +541,54 @@ async fn refused(response: reqwest::Response, status: StatusCode, says: &str) ->
     body
 }
 
+/// Accepts every connection waiting on `listener`: how many there were.
+fn drain(listener: &std::net::TcpListener) -> usize {
+    listener.set_nonblocking(true).unwrap();
+    std::iter::from_fn(|| listener.accept().ok()).count()
+}
+
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// A Stripe that accepts connections and never answers (frozen, or a
+/// network black hole): each call gives up at its own timeout, within the
+/// request's deadline; checkout still places and reserves the order and
+/// answers; after `BREAKER_FAILURES` such calls Stripe's breaker opens and
+/// the next requests no longer wait for it, and the payment route answers
+/// 503 with `Retry-After` at once.
+#[tokio::test]
+async fn a_stripe_that_never_answers_costs_a_timeout_then_nothing_once_its_breaker_opens() {
+    // Connections are accepted (the backlog) and never read from.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    let secret = webhook_secret();
+    let env = [
+        ("PAYMENT_PROVIDER", "stripe"),
+        ("STRIPE_API_BASE", base.as_str()),
+        ("STRIPE_SECRET_KEY", "sk_test_shop"),
+        ("STRIPE_WEBHOOK_SECRET", secret.as_str()),
+        ("BREAKER_FAILURES", "2"),
+        ("BREAKER_COOLDOWN_MS", "60000"),
+    ];
+    let (app, _, ids) = shop_with_env(&env, &[("Spoon", 2.0, 10)]).await;
+    let (token, _) = app.signed_up_customer().await;
+    for _ in 0..2 {
+        let order = checked_out(&app, &token, &ids[0], 1).await;
+        assert!(order["payment"].is_null(), "{order}");
+    }
+    let metrics = app.request(reqwest::Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("shop_circuit_breaker_open{dependency=\"stripe\"} 1"), "the breaker opened");
+    assert!(drain(&silent) >= 1, "the first checkouts did call Stripe");
+    let order = checked_out(&app, &token, &ids[0], 1).await;
+    let id = order["id"].as_str().unwrap();
+    assert!(order["paymentError"].as_str().unwrap().contains("circuit breaker"), "{order}");
+    let refused = app.pay(&token, id, Some("pm_card_visa")).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(drain(&silent), 0, "with the breaker open, no call reaches Stripe");
+    assert_eq!(stock(&app, &ids[0]).await, 7, "every order holds its unit");
+    drop(silent);
 }
