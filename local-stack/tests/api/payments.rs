@@ -592,3 +592,19 @@ async fn a_stripe_that_never_answers_costs_a_timeout_then_nothing_once_its_break
     assert_eq!(stock(&app, &ids[0]).await, 7, "every order holds its unit");
     drop(silent);
 }
+
+#[tokio::test]
+async fn an_intent_cancelled_at_stripe_is_replaced_by_a_payable_one() {
+    let Some((app, _, ids, stripe, _)) = stripe_shop(&[("Ladle", 6.0, 5)], false, &[]).await else { return };
+    let (token, _) = app.signed_up_customer().await;
+    let order = checked_out(&app, &token, &ids[0], 1).await;
+    let id = order["id"].as_str().unwrap();
+    let first = order["payment"]["intentId"].as_str().unwrap();
+    // Cancelled in Stripe's dashboard, say: it can never be paid.
+    stripe.call(reqwest::Method::POST, &format!("/v1/payment_intents/{first}/cancel"), &[]).await;
+    let again = expect_status(app.pay(&token, id, None).await, StatusCode::OK).await;
+    assert_ne!(again["intentId"].as_str().unwrap(), first);
+    assert_eq!(again["status"], "requires_payment_method");
+    let paid = expect_status(app.pay(&token, id, Some("pm_card_visa")).await, StatusCode::OK).await;
+    assert_eq!(paid["paymentStatus"], "paid");
+}

@@ -97,12 +97,16 @@ pub async fn start(
         let intent = payments.stripe.retrieve_intent(&current).await?;
         order = observe(app, payments, order, &intent).await?;
         let state = intent.facts().map(|facts| facts.state);
-        let (Some(method), false) = (payment_method, order.payment.status.money_taken()) else {
+        if order.payment.status.money_taken() {
             return Ok((order, intent));
-        };
-        match state {
+        }
+        match (state, payment_method) {
+            // Cancelled (by an earlier replacement that failed half-way, or
+            // in Stripe's dashboard): it can never be paid; make another.
+            (Some(IntentState::Canceled), _) => {}
+            (_, None) => return Ok((order, intent)),
             // Waiting for a card: give it this one and confirm.
-            Some(IntentState::Open) => {
+            (Some(IntentState::Open), Some(method)) => {
                 return match payments.stripe.set_payment_method(&current, method).await {
                     Ok(_) => confirm(app, payments, order, &current).await,
                     // Confirmed meanwhile (a racing request, the browser).
@@ -114,7 +118,7 @@ pub async fn start(
             }
             // Declined, or stuck on authentication: replace it below,
             // cancelling it first so that two can never both succeed unseen.
-            Some(IntentState::Failed | IntentState::RequiresAction) => {
+            (Some(IntentState::Failed | IntentState::RequiresAction), Some(_)) => {
                 if let Some(paid) = cancel_intent(app, payments, &order, &current).await? {
                     return Ok(paid);
                 }
