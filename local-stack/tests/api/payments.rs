@@ -153,6 +153,12 @@ async fn checked_out(app: &TestApp, token: &str, product: &str, quantity: u64) -
     expect_status(app.checkout(token, None).await, StatusCode::CREATED).await
 }
 
+/// One unit of `product` ordered through `POST /api/orders`: the 201's body.
+async fn placed(app: &TestApp, token: &str, product: &str) -> Value {
+    let body = json!({"items": [{"productId": product, "quantity": 1}]});
+    expect_status(app.place_order(token, body).await, StatusCode::CREATED).await
+}
+
 /// Reads the order until `check` holds; panics after 15 s.
 async fn order_until(app: &TestApp, token: &str, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let mut order = Value::Null;
@@ -194,11 +200,7 @@ async fn checkout_answers_the_payment_and_the_webhook_confirms_a_browser_payment
 async fn a_server_side_payment_a_decline_and_a_retry_with_another_card() {
     let Some((app, admin, ids, stripe, _)) = stripe_shop(&[("Lamp", 30.0, 5)], true, &[]).await else { return };
     let (token, _) = app.signed_up_customer().await;
-    let order = expect_status(
-        app.place_order(&token, json!({"items": [{"productId": ids[0], "quantity": 1}]})).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let order = placed(&app, &token, &ids[0]).await;
     let id = order["id"].as_str().unwrap();
     assert!(order["payment"]["clientSecret"].is_string(), "POST /api/orders answers the payment too: {order}");
     let declined = expect_status(app.pay(&token, id, Some("pm_card_chargeCustomerFail")).await, StatusCode::OK).await;
@@ -248,11 +250,7 @@ async fn a_card_that_needs_authentication_shows_requires_action_until_it_is_auth
 async fn racing_payment_requests_make_one_live_intent() {
     let Some((app, _, ids, stripe, _)) = stripe_shop(&[("Bowl", 8.0, 5)], false, &[]).await else { return };
     let (token, _) = app.signed_up_customer().await;
-    let order = expect_status(
-        app.place_order(&token, json!({"items": [{"productId": ids[0], "quantity": 1}]})).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let order = placed(&app, &token, &ids[0]).await;
     let id = order["id"].as_str().unwrap().to_owned();
     // A declined card first: each request below replaces the declined
     // intent with one of its own, and only one of them may be saved.
@@ -496,11 +494,7 @@ async fn a_late_payment_for_an_expired_order_takes_its_units_again_or_is_refunde
 async fn payments_are_refused_clearly_when_off_or_for_someone_elses_order() {
     let (app, _, ids) = crate::helpers::shop_with(&[("Plate", 4.0, 5)]).await;
     let (token, _) = app.signed_up_customer().await;
-    let order = expect_status(
-        app.place_order(&token, json!({"items": [{"productId": ids[0], "quantity": 1}]})).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let order = placed(&app, &token, &ids[0]).await;
     let id = order["id"].as_str().unwrap();
     assert!(order.get("payment").is_none(), "no payment without a provider: {order}");
     assert_eq!(order["paymentStatus"], "unpaid");

@@ -47,6 +47,12 @@ impl Api {
         expect_status(self.send(Method::POST, "/api/auth/register", None, Some(body)).await, StatusCode::CREATED).await
     }
 
+    /// `PUT /api/orders/{id}/status` to `cancelled`.
+    async fn cancel(&self, token: &str, order_id: &str) -> Response {
+        let body = json!({"status": "cancelled"});
+        self.send(Method::PUT, &format!("/api/orders/{order_id}/status"), Some(token), Some(body)).await
+    }
+
     async fn login(&self, email: &str) -> String {
         let body = json!({"email": email, "password": PASSWORD});
         let session =
@@ -148,14 +154,7 @@ async fn a_shoppers_journey_through_the_lambda_functions() {
     assert_eq!(items["items"][0]["quantity"], 2, "{items}");
 
     // Cancel: the units come back.
-    let cancel = api
-        .send(
-            Method::PUT,
-            &format!("/api/orders/{order_id}/status"),
-            Some(&customer),
-            Some(json!({"status": "cancelled"})),
-        )
-        .await;
+    let cancel = api.cancel(&customer, &order_id).await;
     assert_eq!(expect_status(cancel, StatusCode::OK).await["status"], "cancelled");
     let product =
         expect_status(api.send(Method::GET, &format!("/api/products/{product_id}"), None, None).await, StatusCode::OK)
@@ -279,14 +278,7 @@ async fn a_checkout_is_paid_through_stripes_webhook_and_refunded_on_cancel() {
         "{order}"
     );
 
-    let cancel = api
-        .send(
-            Method::PUT,
-            &format!("/api/orders/{order_id}/status"),
-            Some(&customer),
-            Some(json!({"status": "cancelled"})),
-        )
-        .await;
+    let cancel = api.cancel(&customer, &order_id).await;
     assert_eq!(expect_status(cancel, StatusCode::OK).await["paymentStatus"], "refund_pending");
     let payment = api.send(Method::GET, &format!("/api/orders/{order_id}/payment"), Some(&customer), None).await;
     let payment = expect_status(payment, StatusCode::OK).await;
