@@ -20,7 +20,7 @@ use super::items::{
 };
 use super::paging::collect;
 use crate::domain::payment::StockMove;
-use crate::domain::{Order, OrderId, OrderStatus, PaymentStatus, ProductId, UserId};
+use crate::domain::{Order, OrderId, OrderItem, OrderStatus, PaymentStatus, ProductId, UserId};
 use crate::events::Actor;
 use crate::store::{
     IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
@@ -97,6 +97,31 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// A line's units taken from its product, conditioned on enough stock
+    /// (and on the product existing): placing an order, and a late payment
+    /// taking an expired order's units again.
+    fn take_stock(&self, line: &OrderItem, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            Key::product(line.product_id),
+            "SET #stock = #stock - :quantity, #updatedAt = :now",
+            "attribute_exists(PK) AND #stock >= :quantity",
+            &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+            vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
+        )
+    }
+
+    /// A line's units given back to its product, if it still exists:
+    /// cancelling and expiring.
+    fn return_stock(&self, line: &OrderItem, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            Key::product(line.product_id),
+            "SET #stock = #stock + :quantity, #updatedAt = :now",
+            "attribute_exists(PK)",
+            &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
+            vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
+        )
+    }
+
     /// The items of placing `order`, in this order: a conditional stock
     /// decrement per line, the order put, and the completion of the
     /// idempotency ticket (see [`placing_failure`]). Checkout adds the
@@ -108,13 +133,7 @@ impl DynamoStore {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut writes = Vec::with_capacity(order.items.len() + 3);
         for line in &order.items {
-            writes.push(self.update(
-                Key::product(line.product_id),
-                "SET #stock = #stock - :quantity, #updatedAt = :now",
-                "attribute_exists(PK) AND #stock >= :quantity",
-                &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-                vec![(":quantity", n(line.quantity)), (":now", timestamp(order.created_at))],
-            )?);
+            writes.push(self.take_stock(line, order.created_at)?);
         }
         writes.push(self.put(order_to_item(order)?, "attribute_not_exists(PK)")?);
         if let Some((ticket, body)) = completion {
@@ -272,26 +291,14 @@ impl OrderStore for DynamoStore {
         let order_write = self.order_update(current, next, by)?;
         // Returned units skip lines whose product was deleted since: their
         // increments are dropped and the transaction tried again.
-        let mut lines: Vec<&crate::domain::OrderItem> =
+        let mut lines: Vec<&OrderItem> =
             if stock == StockMove::Keep { Vec::new() } else { current.items.iter().collect() };
         for _ in 0..3 {
             let mut request = self.writer.transact_write_items().transact_items(order_write.clone());
             for line in &lines {
                 request = request.transact_items(match stock {
-                    StockMove::Reserve => self.update(
-                        Key::product(line.product_id),
-                        "SET #stock = #stock - :quantity, #updatedAt = :now",
-                        "attribute_exists(PK) AND #stock >= :quantity",
-                        &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-                        vec![(":quantity", n(line.quantity)), (":now", timestamp(next.updated_at))],
-                    )?,
-                    _ => self.update(
-                        Key::product(line.product_id),
-                        "SET #stock = #stock + :quantity, #updatedAt = :now",
-                        "attribute_exists(PK)",
-                        &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-                        vec![(":quantity", n(line.quantity)), (":now", timestamp(next.updated_at))],
-                    )?,
+                    StockMove::Reserve => self.take_stock(line, next.updated_at)?,
+                    _ => self.return_stock(line, next.updated_at)?,
                 });
             }
             let err = match send_transaction(request).await {
