@@ -10,10 +10,10 @@ use super::orders::visible_order;
 use crate::access::Principal;
 use crate::app::App;
 use crate::config::PaymentProvider;
-use crate::domain::{Order, OrderStatus, PaymentStatus};
+use crate::domain::{FieldErrors, Order, OrderStatus, PaymentStatus};
 use crate::error::ApiError;
-use crate::http::{has_body, json, parse_json};
-use crate::payments::stripe::{PaymentIntent, StripeError};
+use crate::http::{body_bytes, has_body, json, parse_json};
+use crate::payments::stripe::{self, PaymentIntent, StripeError};
 use crate::payments::{self, PaymentError, Payments};
 
 #[derive(Deserialize)]
@@ -81,10 +81,13 @@ pub async fn create(app: &App, principal: Principal, request: Request) -> Result
     } else {
         PaymentRequest { payment_method: None }
     };
+    // A PaymentMethod id is longer than its `pm_` prefix.
     if let Some(method) = &body.payment_method
-        && !is_stripe_id(method)
+        && !(stripe::is_id(method) && method.len() > 3)
     {
-        return Err(ApiError::invalid_fields(field("paymentMethod", "must be a Stripe PaymentMethod id (pm_...)")));
+        let mut errors = FieldErrors::new();
+        errors.add("paymentMethod", "must be a Stripe PaymentMethod id (pm_...)");
+        return Err(errors.into());
     }
     if order.status != OrderStatus::Pending {
         return Err(ApiError::Conflict(format!(
@@ -150,11 +153,7 @@ struct StripeEventData {
 /// but a 2xx makes Stripe deliver again later.
 pub async fn webhook(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
     let payments = enabled(app)?;
-    let body: &[u8] = match request.body() {
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
+    let body = body_bytes(&request);
     if body.len() > app.config.max_body_bytes {
         return Err(ApiError::PayloadTooLarge { limit: app.config.max_body_bytes });
     }
@@ -212,14 +211,4 @@ pub(super) fn payment_failed(err: PaymentError) -> ApiError {
             ApiError::Unprocessable(format!("Stripe refused the payment: {message}"))
         }
     }
-}
-
-fn is_stripe_id(id: &str) -> bool {
-    id.len() <= 255 && id.len() > 3 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn field(name: &str, message: &str) -> serde_json::Map<String, serde_json::Value> {
-    let mut details = serde_json::Map::new();
-    details.insert(name.to_owned(), serde_json::Value::String(message.to_owned()));
-    details
 }

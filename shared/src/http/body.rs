@@ -10,12 +10,7 @@ use crate::error::ApiError;
 
 /// Parses the body of `request` as `T`.
 pub fn parse_json<T: DeserializeOwned>(request: &Request, max_bytes: usize) -> Result<T, ApiError> {
-    let bytes: &[u8] = match request.body() {
-        Body::Empty => &[],
-        Body::Text(text) => text.as_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => &[],
-    };
+    let bytes = body_bytes(request);
     if bytes.len() > max_bytes {
         return Err(ApiError::PayloadTooLarge { limit: max_bytes });
     }
@@ -40,6 +35,16 @@ pub fn has_body(request: &Request) -> bool {
         Body::Text(text) => !text.trim().is_empty(),
         Body::Binary(bytes) => !bytes.iter().all(u8::is_ascii_whitespace),
         _ => false,
+    }
+}
+
+/// The request's body as the client sent it (API Gateway's base64 bodies
+/// arrive decoded); empty when there is none.
+pub fn body_bytes(request: &Request) -> &[u8] {
+    match request.body() {
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
     }
 }
 

@@ -7,7 +7,7 @@ mod cursor;
 mod request;
 mod response;
 
-pub use body::{has_body, parse_json};
+pub use body::{body_bytes, has_body, parse_json};
 pub use cursor::CursorCodec;
 pub use request::{RequestMeta, bearer_token, path_param};
 pub use response::{apply_standard_headers, json, json_bytes, no_content, preflight, with_location};

@@ -348,20 +348,30 @@ async fn reload(app: &App, id: OrderId) -> Result<Order, PaymentError> {
 
 /// What a cancelled or expired order still needs of Stripe: a refund it
 /// owes, or its open intent cancelled (so it can no longer be paid; if it
-/// was paid meanwhile, the payment is applied, which owes a refund, made
-/// here too). The refund consumer runs it for `order.cancelled` and
-/// `order.expired`; it is idempotent.
+/// was paid meanwhile, the payment is applied, and [`observe`] makes the
+/// refund that follows). The refund consumer runs it for `order.cancelled`
+/// and `order.expired`; it is idempotent. The intent is read first: the
+/// cancel or the expiry has usually cancelled it already, and one read is
+/// then all this costs.
 pub async fn after_order_closed(app: &App, payments: &Payments, id: OrderId) -> Result<(), PaymentError> {
     let order = reload(app, id).await?;
     if order.payment.status == PaymentStatus::RefundPending {
         settle_refund(app, payments, order).await?;
         return Ok(());
     }
-    if let Some(intent) = order.payment.intent_id.clone()
-        && !order.payment.status.money_taken()
-        && let Some((order, _)) = cancel_intent(app, payments, &order, &intent).await?
-    {
-        settle_refund(app, payments, order).await?;
+    let Some(intent_id) = order.payment.intent_id.clone() else { return Ok(()) };
+    if order.payment.status.money_taken() {
+        return Ok(());
+    }
+    let intent = payments.stripe.retrieve_intent(&intent_id).await?;
+    match intent.facts().map(|facts| facts.state) {
+        Some(IntentState::Canceled) => {}
+        Some(IntentState::Succeeded) => {
+            observe(app, payments, order, &intent).await?;
+        }
+        _ => {
+            cancel_intent(app, payments, &order, &intent_id).await?;
+        }
     }
     Ok(())
 }

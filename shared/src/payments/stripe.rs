@@ -241,10 +241,15 @@ impl StripeClient {
     }
 }
 
-/// An id as one path segment: Stripe's ids are `[A-Za-z0-9_]`; anything
-/// else (from a webhook body, say) never reaches a URL.
+/// Whether `id` has the shape of Stripe's ids: 1 to 255 of `[A-Za-z0-9_]`.
+pub fn is_id(id: &str) -> bool {
+    (1..=255).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// An id as one path segment; anything else (from a webhook body, say)
+/// never reaches a URL.
 fn path(id: &str) -> Result<&str, StripeError> {
-    if !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if is_id(id) {
         Ok(id)
     } else {
         Err(StripeError::Refused { status: 400, code: None, message: "not a Stripe id".into() })
