@@ -57,7 +57,7 @@ impl PaymentView {
 }
 
 /// Payments as configured, or why there are none.
-pub(super) fn enabled(app: &App) -> Result<&Payments, ApiError> {
+fn enabled(app: &App) -> Result<&Payments, ApiError> {
     match (&app.payments, app.config.payment_provider) {
         (Some(payments), _) => Ok(payments),
         (None, PaymentProvider::None) => {
