@@ -11,6 +11,7 @@
 //! shop-local create-table    create TABLE_NAME in a local DynamoDB, then exit
 //! shop-local seed            demo catalog, an admin and a customer (see `seed`)
 //! shop-local admin ...       the operator's commands (see `admin`)
+//! shop-local reindex         rebuild the search index from the products
 //! ```
 //!
 //! Beside the API's routes it serves `GET /metrics` (Prometheus text
@@ -48,7 +49,10 @@ async fn main() -> ExitCode {
         Some("create-table") => create_local_table(&config).await.map(|_| ()),
         Some("admin") => admin::run(&config, &args[1..]).await.map(|report| println!("{report}")),
         Some("seed") => seed_command(&config).await.map(|report| println!("{report}")),
-        Some(other) => Err(format!("unknown command `{other}`; use `serve`, `create-table`, `seed` or `admin`")),
+        Some("reindex") => reindex(&config).await.map(|report| println!("{report}")),
+        Some(other) => {
+            Err(format!("unknown command `{other}`; use `serve`, `create-table`, `seed`, `reindex` or `admin`"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +134,17 @@ async fn seed_command(config: &Config) -> Result<String, String> {
     }
     let store = shop::store::connect(config).await.map_err(|err| admin::store_error(config, err))?;
     seed::run(config, store.as_ref()).await
+}
+
+/// `shop-local reindex`: every product's search entries written again and
+/// entries no product has removed (after a restore, or to repair entries a
+/// lost stream batch left behind). Safe while the API serves: the change
+/// feed keeps indexing writes made meanwhile.
+async fn reindex(config: &Config) -> Result<String, String> {
+    let store = shop::store::connect(config).await.map_err(|err| admin::store_error(config, err))?;
+    let started = std::time::Instant::now();
+    let count = store.rebuild_search_index().await.map_err(|e| e.to_string())?;
+    Ok(format!("indexed {count} products in {:.1} s", started.elapsed().as_secs_f64()))
 }
 
 /// `GET /metrics`: this process's registry, for a Prometheus scraper.

@@ -43,6 +43,16 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
     let worker = workers::by_function(name).ok_or_else(|| format!("no worker function `{name}`"))?;
     let app = start().await?;
     match worker.trigger {
+        Trigger::TableStream if name == "search-index" => {
+            let store = Arc::new(crate::store::dynamodb::DynamoStore::connect(&app.config).await);
+            lambda_runtime::run(lambda_runtime::service_fn(
+                move |batch: LambdaEvent<crate::events::stream::StreamEvent>| {
+                    let store = Arc::clone(&store);
+                    async move { Ok::<_, lambda_http::Error>(workers::index_batch(&store, &batch.payload).await) }
+                },
+            ))
+            .await
+        }
         Trigger::TableStream => {
             #[cfg(feature = "eventbridge")]
             {

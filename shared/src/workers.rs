@@ -5,6 +5,7 @@
 //! | function | trigger | does |
 //! | --- | --- | --- |
 //! | `events-publish` | the table's DynamoDB stream | maps each batch to domain events, puts them on the EventBridge bus |
+//! | `search-index` | the table's DynamoDB stream (product items only) | keeps the search index: each batch's products' entries rewritten once |
 //! | `events-record` | a bus rule (every event) | keeps the event in the admin event log |
 //! | `events-invalidate-cache` | a bus rule (catalog events) | invalidates the cache scopes the change touched |
 //! | `orders-expire` | a schedule (every minute) | moves unpaid reservations to `expired` |
@@ -59,6 +60,7 @@ pub const CLOSED_ORDER_EVENTS: &[EventType] = &[EventType::OrderCancelled, Event
 
 pub static WORKERS: &[Worker] = &[
     Worker { function: "events-publish", trigger: Trigger::TableStream },
+    Worker { function: "search-index", trigger: Trigger::TableStream },
     Worker { function: "events-record", trigger: Trigger::Bus(None) },
     Worker { function: "events-invalidate-cache", trigger: Trigger::Bus(Some(CATALOG_EVENTS)) },
     Worker { function: "orders-expire", trigger: Trigger::Schedule },
@@ -93,6 +95,25 @@ pub async fn publish_batch(
         metrics.publish_event_metric("events-publish", EventMetric::EventsPublished, published.events as f64);
     }
     published.response
+}
+
+/// `search-index`: one batch of stream records into the search index. A
+/// failure names the batch's first record, so Lambda retries all of it
+/// (rewriting entries is idempotent), splitting it if it keeps failing.
+pub async fn index_batch(store: &crate::store::dynamodb::DynamoStore, batch: &StreamEvent) -> BatchResponse {
+    match store.index_records(&batch.records).await {
+        Ok(work) => {
+            tracing::info!(puts = work.puts, deletes = work.deletes, "search index updated");
+            BatchResponse::default()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "search index update failed; the batch is retried");
+            let first = batch.records.first().map(|record| record.dynamodb.sequence_number.clone());
+            BatchResponse {
+                batch_item_failures: first.into_iter().map(|item_identifier| ItemFailure { item_identifier }).collect(),
+            }
+        }
+    }
 }
 
 /// A consumer function: one bus event to `consumer`. An error makes Lambda

@@ -281,3 +281,36 @@ async fn webhooks_deliver_runs_the_sample_batch_and_names_only_messages_that_cou
     assert_eq!(log.len(), 1);
     assert!(log[0].error.as_deref().unwrap().contains("connection failed"), "{:?}", log[0].error);
 }
+
+#[tokio::test]
+async fn search_index_writes_the_sample_batchs_product_under_its_last_name_only() {
+    let Some(endpoint) = std::env::var("SHOP_TEST_DYNAMODB_URL").ok().filter(|url| !url.is_empty()) else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "SHOP_TEST_DYNAMODB_URL is not set");
+        return;
+    };
+    let table = format!("shop-test-{}", uuid::Uuid::new_v4().simple());
+    let config = Config::from_lookup(|name| match name {
+        "STORE" => Some("dynamodb".into()),
+        "TABLE_NAME" => Some(table.clone()),
+        "AWS_ENDPOINT_URL_DYNAMODB" => Some(endpoint.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let store = shop::store::dynamodb::DynamoStore::connect(&config).await;
+    shop::store::dynamodb::table::create_if_missing(store.client(), store.table()).await.unwrap();
+    let batch: StreamEvent = sample("search-index");
+    for _ in 0..2 {
+        // Redelivered, the batch writes the same entries again.
+        let response = workers::index_batch(&store, &batch).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    use shop::store::CatalogStore;
+    let search = |q: &str| shop::domain::ProductQuery {
+        terms: shop::domain::SearchTerms::parse(q).unwrap(),
+        limit: 10,
+        ..Default::default()
+    };
+    let found = store.list_products(&search("leaf rak")).await.unwrap().items;
+    assert_eq!(found.iter().map(|p| p.stock).collect::<Vec<_>>(), [4], "the batch's last image");
+    assert!(store.list_products(&search("garden")).await.unwrap().items.is_empty(), "the first name is not a hit");
+}

@@ -129,7 +129,8 @@ impl Product {
     }
 }
 
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+/// The lower-cased words of `text`: runs of letters and digits.
+pub(super) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
 }
 
@@ -162,6 +163,11 @@ impl SearchTerms {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The distinct words, sorted.
+    pub fn words(&self) -> &[String] {
+        &self.0
     }
 }
 

@@ -8,6 +8,7 @@ mod id;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod search;
 pub mod user;
 mod validation;
 

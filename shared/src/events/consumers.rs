@@ -82,6 +82,12 @@ pub fn cache_scopes(event: &Event) -> Vec<String> {
     let product = |id| vec![products::product_scope(id), products::LIST_SCOPE.to_owned()];
     match &event.data {
         EventData::ProductCreated(p) | EventData::ProductDeleted(p) => product(p.product_id),
+        // An order's stock change leaves cached listings alone: a listing's
+        // stock is as of its page's fill (at most the listing TTL old). A
+        // sell-out or a restock does empty them, so `inStock` stays right.
+        EventData::ProductUpdated(p) if stock_moved_within_availability(p) => {
+            vec![products::product_scope(p.product_id)]
+        }
         EventData::ProductUpdated(p) => product(p.product_id),
         EventData::CategoryCreated(_) => vec![categories::CACHE_SCOPE.to_owned()],
         // Always beside the `product.updated` of the same stock change.
@@ -96,6 +102,13 @@ pub fn cache_scopes(event: &Event) -> Vec<String> {
         | EventData::OrderPaymentFailed(_)
         | EventData::OrderRefunded(_) => Vec::new(),
     }
+}
+
+/// Whether only the stock changed, and it neither reached nor left zero.
+fn stock_moved_within_availability(update: &crate::events::envelope::ProductUpdated) -> bool {
+    let Some(stock) = update.changes.get("stock") else { return false };
+    let in_stock = |units: &serde_json::Value| units.as_u64().is_some_and(|n| n > 0);
+    update.changes.len() == 1 && in_stock(&stock.old) && in_stock(&stock.new)
 }
 
 /// Settles what a cancelled or expired order owes Stripe: the refund of a
@@ -148,4 +161,57 @@ fn all(app: &Arc<App>) -> Vec<Arc<dyn Consumer>> {
 /// settlement's does nothing while payments are off).
 pub fn by_name(app: &Arc<App>, name: &str) -> Option<Arc<dyn Consumer>> {
     all(app).into_iter().find(|consumer| consumer.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::ProductId;
+    use crate::events::envelope::{FieldChange, ProductUpdated};
+    use crate::events::{EventData, SCHEMA_VERSION};
+
+    fn updated(changes: &[(&str, serde_json::Value, serde_json::Value)]) -> (ProductId, Event) {
+        let product_id = ProductId::new();
+        let changes: BTreeMap<String, FieldChange> = changes
+            .iter()
+            .map(|(field, old, new)| ((*field).to_owned(), FieldChange { old: old.clone(), new: new.clone() }))
+            .collect();
+        let data = EventData::ProductUpdated(ProductUpdated { product_id, name: "Mug".into(), changes });
+        (
+            product_id,
+            Event { id: Uuid::now_v7(), schema_version: SCHEMA_VERSION, occurred_at: OffsetDateTime::now_utc(), data },
+        )
+    }
+
+    #[test]
+    fn an_orders_stock_change_keeps_cached_listings_and_empties_the_product_page() {
+        let (id, event) = updated(&[("stock", json!(9), json!(7))]);
+        assert_eq!(cache_scopes(&event), [products::product_scope(id)]);
+    }
+
+    #[test]
+    fn a_sell_out_or_a_restock_empties_the_listings_too() {
+        for (old, new) in [(1, 0), (0, 5)] {
+            let (id, event) = updated(&[("stock", json!(old), json!(new))]);
+            assert_eq!(cache_scopes(&event), [products::product_scope(id), products::LIST_SCOPE.to_owned()]);
+        }
+    }
+
+    #[test]
+    fn a_price_or_name_change_empties_the_listings_even_beside_a_stock_change() {
+        for changes in [
+            vec![("price", json!(10.0), json!(12.5))],
+            vec![("name", json!("Mug"), json!("Cup"))],
+            vec![("stock", json!(9), json!(7)), ("price", json!(10.0), json!(12.5))],
+        ] {
+            let (id, event) = updated(&changes);
+            assert_eq!(cache_scopes(&event), [products::product_scope(id), products::LIST_SCOPE.to_owned()]);
+        }
+    }
 }

@@ -155,6 +155,9 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
             match poller.poll().await {
                 Ok(batches) => {
                     let mut count = 0;
+                    for (_, batch) in &batches {
+                        index_search(&store, batch).await;
+                    }
                     for (shard, batch) in batches {
                         for (record, change) in changes_of(&batch) {
                             let events = match change {
@@ -182,6 +185,23 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
         tokio::select! {
             () = dispatcher.progressed() => {}
             () = tokio::time::sleep(app.config.events_poll_interval) => {}
+        }
+    }
+}
+
+/// The `search-index` function's work, in process: a batch's products
+/// into the search index before its events go out. Retried until the store
+/// takes it (the stream is not read on meanwhile; every other request
+/// would be failing too).
+#[cfg(feature = "stream-poller")]
+async fn index_search(store: &crate::store::dynamodb::DynamoStore, batch: &super::stream::StreamEvent) {
+    loop {
+        match store.index_records(&batch.records).await {
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not update the search index; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

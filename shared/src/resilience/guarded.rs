@@ -182,6 +182,12 @@ impl CatalogStore for GuardedStore {
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
         self.guard(self.inner.list_products(query)).await
     }
+
+    /// An operator's command, minutes long on a big catalog: no request
+    /// deadline applies.
+    async fn rebuild_search_index(&self) -> Result<u64, StoreError> {
+        self.inner.rebuild_search_index().await
+    }
 }
 
 #[async_trait]

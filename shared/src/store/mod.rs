@@ -216,8 +216,15 @@ pub trait CatalogStore: Send + Sync {
 
     /// One page of products passing `query`'s filters: newest first, or
     /// cheapest first within a category. Paging through with each page's
-    /// `next` yields every matching product exactly once.
+    /// `next` yields every matching product exactly once. A search reads
+    /// the search index and may end a page early, with a `next`, once it
+    /// examined [`crate::domain::search::MAX_EXAMINED`] entries it skipped.
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError>;
+
+    /// Writes every product's search index entries again and removes any
+    /// entry no product has (`shop-local reindex`); answers how many
+    /// products it indexed.
+    async fn rebuild_search_index(&self) -> Result<u64, StoreError>;
 }
 
 /// How long a completed request's response is replayed for its key.

@@ -11,6 +11,7 @@
 
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::{
+    batch_write_item::{BatchWriteItemInput, BatchWriteItemOutput},
     delete_item::{DeleteItemInput, DeleteItemOutput},
     get_item::{GetItemInput, GetItemOutput},
     put_item::{PutItemInput, PutItemOutput},
@@ -59,7 +60,8 @@ impl Intercept for RecordConsumedCapacity {
             PutItemInput,
             UpdateItemInput,
             DeleteItemInput,
-            TransactWriteItemsInput
+            TransactWriteItemsInput,
+            BatchWriteItemInput
         );
         Ok(())
     }
@@ -86,6 +88,8 @@ impl Intercept for RecordConsumedCapacity {
         } else if let Some(o) = output.downcast_ref::<DeleteItemOutput>() {
             (0.0, one(&o.consumed_capacity))
         } else if let Some(o) = output.downcast_ref::<TransactWriteItemsOutput>() {
+            (0.0, many(&o.consumed_capacity))
+        } else if let Some(o) = output.downcast_ref::<BatchWriteItemOutput>() {
             (0.0, many(&o.consumed_capacity))
         } else {
             (0.0, 0.0)

@@ -1,6 +1,7 @@
 //! Categories and products.
 //!
-//! A listing queries one index (GSI1 newest first, or GSI2 for a category
+//! A search reads the search entries (`search`). Any other listing
+//! queries one index (GSI1 newest first, or GSI2 for a category
 //! and price range) with filter expressions for what the index does not
 //! serve, page after page, until it has one product more than the page
 //! needs or the index is exhausted. The cursor is the position of the last
@@ -149,6 +150,9 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
+        if !query.terms.is_empty() {
+            return self.search(query).await;
+        }
         let plan = ListingPlan::new(query);
         let start = query.after.as_ref().map(|position| plan.start_key(position));
         let request = self
@@ -166,6 +170,10 @@ impl CatalogStore for DynamoStore {
         // The query budget ran out mid-index: resume after what was examined.
         let next = page.next(|last| query.position_of(last), |key| plan.position_of_key(key).map(Some))?;
         Ok(ProductPage { items: page.items, next })
+    }
+
+    async fn rebuild_search_index(&self) -> Result<u64, StoreError> {
+        self.rebuild_search().await
     }
 }
 
@@ -271,11 +279,6 @@ impl ListingPlan {
             filters.push(if in_stock { "#stock > :zero" } else { "#stock = :zero" }.to_owned());
             names.insert("#stock".into(), "stock".into());
             values.insert(":zero".into(), n(0));
-        }
-        for (i, pattern) in query.terms.patterns().enumerate() {
-            filters.push(format!("contains(#searchText, :term{i})"));
-            names.insert("#searchText".into(), "searchText".into());
-            values.insert(format!(":term{i}"), s(pattern));
         }
         // Without filters every item read is returned: read one past the
         // page. With filters, read more per query so that a page takes few.

@@ -12,6 +12,7 @@
 //! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>` / `<id>`: orders by status |
 //! | cart | `CART#<user>` | `CART` | lines as JSON, `version` for compare-and-set; `expiresAt` TTL (`CART_TTL_DAYS`); no index |
 //! | idempotency record | `IDEMPOTENCY#<user>#<key>` | `IDEMPOTENCY` | claim token, lease, stored response; `expiresAt` TTL |
+//! | search entry | `SEARCH#<key>` | `<product id>` | a copy of the product under one index key; GSI1 `SEARCH#<key>#IN` / `<id>` while in stock; GSI2 `SEARCH#<category>#<key>` / `<price:012>#<id>` (`search`) |
 //! | logged event | `EVENT#<id>` | `EVENT` | the envelope as JSON; GSI1 `EVENTS` / `<position>`: newest first; GSI2 `EVENTS#<type>` / `<position>`: one type; `expiresAt` TTL (30 days) |
 //!
 //! The table's stream (`NEW_AND_OLD_IMAGES`) is the change feed: every
@@ -20,8 +21,9 @@
 //!
 //! The table has two generic indexes, `GSI1` and `GSI2` (keys
 //! `GSI1PK`/`GSI1SK`, `GSI2PK`/`GSI2SK`), shared by the patterns above.
-//! Filters no index serves (search words, stock, a price range without a
-//! category) are filter expressions on an index query, never a Scan.
+//! Search words read the search entries (`search`); filters no key serves
+//! (stock, a price range without a category) are filter expressions on an
+//! index query, never a Scan.
 //! Every multi-item change is one `TransactWriteItems`; the mapping of its
 //! condition failures to domain errors lives in `errors`.
 
@@ -33,6 +35,7 @@ mod event_log;
 mod items;
 mod orders;
 mod paging;
+mod search;
 pub mod stream;
 pub mod table;
 mod users;

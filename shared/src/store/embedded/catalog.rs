@@ -1,6 +1,7 @@
 //! Categories and products in redb.
 //!
-//! Listing walks one index in order inside a single read transaction (a
+//! A search reads the search index (`search`); any other listing walks
+//! one index in order inside a single read transaction (a
 //! consistent snapshot) and applies [`ProductQuery::matches`] to each
 //! product, reading one past the page to know whether another page exists.
 
@@ -11,6 +12,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::outbox::{Written, record_change};
 use super::records::{CategoryRecord, ProductRecord};
+use super::search;
 use super::{CATEGORIES, EmbeddedStore, PRODUCTS, PRODUCTS_BY_CATEGORY, internal};
 use crate::domain::catalog::MAX_STOCK;
 use crate::domain::{Category, ListPosition, Product, ProductId, ProductPage, ProductQuery, StockChange};
@@ -128,6 +130,7 @@ impl CatalogStore for EmbeddedStore {
             let current = read_product(&txn, id)?.ok_or(StoreError::NotFound)?;
             txn.open_table(PRODUCTS).map_err(internal)?.remove(id.to_string().as_str()).map_err(internal)?;
             record_change(&txn, Some(Written::Product(&current)), None)?;
+            search::update_entries(&txn, None, Some(&current))?;
             let key = category_index_key(&current);
             let mut index = txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
             index.remove((key.0.as_str(), key.1, key.2.as_str())).map_err(internal)?;
@@ -141,6 +144,9 @@ impl CatalogStore for EmbeddedStore {
         let query = query.clone();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(internal)?;
+            if !query.terms.is_empty() {
+                return search::search(&txn, &query);
+            }
             let mut page = Vec::with_capacity(query.limit + 1);
             match &query.category {
                 Some(category) => list_by_category(&txn, &query, category, &mut page)?,
@@ -153,6 +159,16 @@ impl CatalogStore for EmbeddedStore {
                 None
             };
             Ok(ProductPage { items: page, next })
+        })
+        .await
+    }
+
+    async fn rebuild_search_index(&self) -> Result<u64, StoreError> {
+        self.writing(|db| {
+            let txn = db.begin_write().map_err(internal)?;
+            let count = search::rebuild(&txn)?;
+            txn.commit().map_err(internal)?;
+            Ok(count)
         })
         .await
     }
@@ -252,7 +268,8 @@ pub(super) fn write_product(
         }
     }
     index.insert((new_key.0.as_str(), new_key.1, new_key.2.as_str()), ()).map_err(internal)?;
-    Ok(())
+    drop(index);
+    search::update_entries(txn, Some(product), previous)
 }
 
 fn category_index_key(product: &Product) -> (String, u64, String) {

@@ -15,6 +15,7 @@ mod event_log;
 mod orders;
 mod outbox;
 mod records;
+mod search;
 mod users;
 mod webhooks;
 
@@ -37,6 +38,12 @@ const PRODUCTS: TableDefinition<&str, &[u8]> = TableDefinition::new("products");
 /// (category key, price in cents, product id): the "category, cheapest
 /// first, price range" index.
 const PRODUCTS_BY_CATEGORY: TableDefinition<(&str, u64, &str), ()> = TableDefinition::new("products_by_category");
+/// (index key, product id): the search index, newest first in reverse key
+/// order (see `search`).
+const SEARCH_NEWEST: TableDefinition<(&str, &str), ()> = TableDefinition::new("search_newest");
+/// (category key, index key, price in cents, product id): the search index
+/// within a category, cheapest first.
+const SEARCH_BY_CATEGORY: TableDefinition<(&str, &str, u64, &str), ()> = TableDefinition::new("search_by_category");
 /// Order id -> JSON order record.
 const ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("orders");
 /// (user id, order id): a user's orders, newest last in key order.
@@ -95,6 +102,8 @@ impl EmbeddedStore {
         txn.open_table(CATEGORIES).map_err(internal)?;
         txn.open_table(PRODUCTS).map_err(internal)?;
         txn.open_table(PRODUCTS_BY_CATEGORY).map_err(internal)?;
+        txn.open_table(SEARCH_NEWEST).map_err(internal)?;
+        txn.open_table(SEARCH_BY_CATEGORY).map_err(internal)?;
         txn.open_table(ORDERS).map_err(internal)?;
         txn.open_table(ORDERS_BY_USER).map_err(internal)?;
         txn.open_table(ORDERS_BY_STATUS).map_err(internal)?;
@@ -108,6 +117,10 @@ impl EmbeddedStore {
         txn.open_table(EVENT_IDS).map_err(internal)?;
         txn.open_table(WEBHOOKS).map_err(internal)?;
         txn.open_table(WEBHOOK_DELIVERIES).map_err(internal)?;
+        // A store written before the search index existed gets it now.
+        if search::missing(&txn)? {
+            search::rebuild(&txn)?;
+        }
         txn.commit().map_err(internal)?;
         Ok(EmbeddedStore { db: Arc::new(db), changed: Arc::new(tokio::sync::Notify::new()) })
     }
