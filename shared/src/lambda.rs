@@ -47,8 +47,12 @@ pub async fn run_worker(name: &str) -> Result<(), lambda_http::Error> {
             let store = Arc::new(crate::store::dynamodb::DynamoStore::connect(&app.config).await);
             lambda_runtime::run(lambda_runtime::service_fn(
                 move |batch: LambdaEvent<crate::events::stream::StreamEvent>| {
-                    let store = Arc::clone(&store);
-                    async move { Ok::<_, lambda_http::Error>(workers::index_batch(&store, &batch.payload).await) }
+                    let (app, store) = (Arc::clone(&app), Arc::clone(&store));
+                    async move {
+                        Ok::<_, lambda_http::Error>(
+                            workers::index_batch(&store, &app.invalidations, &batch.payload).await,
+                        )
+                    }
                 },
             ))
             .await

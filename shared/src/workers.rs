@@ -97,17 +97,34 @@ pub async fn publish_batch(
     published.response
 }
 
-/// `search-index`: one batch of stream records into the search index. A
-/// failure names the batch's first record, so Lambda retries all of it
-/// (rewriting entries is idempotent), splitting it if it keeps failing.
-pub async fn index_batch(store: &crate::store::dynamodb::DynamoStore, batch: &StreamEvent) -> BatchResponse {
-    match store.index_records(&batch.records).await {
+/// `search-index`: one batch of stream records into the search index, then,
+/// if a product changed more than its stock, the listing cache scope
+/// emptied: search pages cached while the entries still lagged the product
+/// are dropped after the entries changed, whatever the order in which this
+/// and the bus's cache-invalidation consumer run. A failure names the
+/// batch's first record, so Lambda retries all of it (rewriting entries is
+/// idempotent), splitting it if it keeps failing.
+pub async fn index_batch(
+    store: &crate::store::dynamodb::DynamoStore,
+    listings: &crate::cache::generational::GenerationalCache,
+    batch: &StreamEvent,
+) -> BatchResponse {
+    let outcome = match store.index_records(&batch.records).await {
+        Ok(work) if work.listings_changed => listings
+            .try_invalidate(crate::handlers::products::LIST_SCOPE)
+            .await
+            .map(|()| work)
+            .map_err(|e| e.to_string()),
+        Ok(work) => Ok(work),
+        Err(err) => Err(err.to_string()),
+    };
+    match outcome {
         Ok(work) => {
             tracing::info!(puts = work.puts, deletes = work.deletes, "search index updated");
             BatchResponse::default()
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "search index update failed; the batch is retried");
+        Err(error) => {
+            tracing::warn!(error, "search index update failed; the batch is retried");
             let first = batch.records.first().map(|record| record.dynamodb.sequence_number.clone());
             BatchResponse {
                 batch_item_failures: first.into_iter().map(|item_identifier| ItemFailure { item_identifier }).collect(),

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use shop::cache::generational::Lookup;
+use shop::cache::generational::{GenerationalCache, Lookup};
 use shop::cache::memory::MemoryCache;
 use shop::domain::{Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName, UserId};
 use shop::events::consumers::by_name;
@@ -299,10 +299,20 @@ async fn search_index_writes_the_sample_batchs_product_under_its_last_name_only(
     let store = shop::store::dynamodb::DynamoStore::connect(&config).await;
     shop::store::dynamodb::table::create_if_missing(store.client(), store.table()).await.unwrap();
     let batch: StreamEvent = sample("search-index");
+    let listings = GenerationalCache::new(Arc::new(MemoryCache::new()));
+    // The listings' cache scope (`handlers::products::LIST_SCOPE`).
+    const LIST_SCOPE: &str = "products";
     for _ in 0..2 {
-        // Redelivered, the batch writes the same entries again.
-        let response = workers::index_batch(&store, &batch).await;
+        // A search page cached before the batch is dropped by it (the
+        // product was created); redelivered, the batch writes the same
+        // entries again.
+        let Lookup::Miss { generation: Some(generation) } = listings.get(LIST_SCOPE, "q=rake").await else {
+            panic!("an empty cache misses")
+        };
+        listings.put(LIST_SCOPE, &generation, "q=rake", b"[]", std::time::Duration::from_secs(60)).await;
+        let response = workers::index_batch(&store, &listings, &batch).await;
         assert!(response.batch_item_failures.is_empty());
+        assert!(matches!(listings.get(LIST_SCOPE, "q=rake").await, Lookup::Miss { .. }), "the cached page is stale");
     }
     use shop::store::CatalogStore;
     let search = |q: &str| shop::domain::ProductQuery {

@@ -56,6 +56,20 @@ pub fn index_key(word: &str) -> String {
     word.chars().take(MAX_INDEXED_PREFIX).collect()
 }
 
+/// Whether a product's change from `before` to `after` (absent: created,
+/// deleted) changes what a listing or search page may show: anything but a
+/// stock change that neither reaches nor leaves zero. Such a change leaves
+/// cached pages alone, so the listing cache survives the order rate; a
+/// listing's stock is availability, exact only on the product's own page.
+pub fn changes_listings(before: Option<&Product>, after: Option<&Product>) -> bool {
+    let (Some(before), Some(after)) = (before, after) else { return true };
+    before.name != after.name
+        || before.description != after.description
+        || before.price != after.price
+        || before.category != after.category
+        || (before.stock > 0) != (after.stock > 0)
+}
+
 /// Entries of each word's list a search of several words counts first, to
 /// lead with a word that has few: a rare word among common ones then
 /// bounds the reads by its own short list.
@@ -112,6 +126,26 @@ mod tests {
 
     fn terms(raw: &str) -> SearchTerms {
         SearchTerms::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn only_a_stock_change_within_availability_leaves_listings_alone() {
+        let before = product("Gaming Laptop", "Fast.");
+        let with = |change: &dyn Fn(&mut Product)| {
+            let mut after = before.clone();
+            change(&mut after);
+            changes_listings(Some(&before), Some(&after))
+        };
+        assert!(!with(&|p| p.stock = 7));
+        assert!(!with(&|p| p.updated_at += time::Duration::SECOND));
+        assert!(with(&|p| p.stock = 0), "a sell-out");
+        assert!(with(&|p| p.price = Money::from_minor(99)));
+        assert!(with(&|p| p.name = ProductName::parse("Gaming Laptop 2").unwrap()));
+        assert!(with(&|p| p.description = Description::parse("Faster.").unwrap()));
+        assert!(with(&|p| p.category = CategoryName::parse("Games").unwrap()));
+        assert!(changes_listings(None, Some(&before)) && changes_listings(Some(&before), None));
+        let sold_out = Product { stock: 0, ..before.clone() };
+        assert!(changes_listings(Some(&sold_out), Some(&before)), "a restock");
     }
 
     #[test]

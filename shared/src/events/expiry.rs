@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::envelope::Actor;
 use crate::app::App;
 use crate::domain::OrderStatus;
-use crate::handlers::products::invalidate_product;
+use crate::handlers::products::invalidate_stock;
 use crate::store::StoreError;
 
 /// Orders read per index query.
@@ -53,7 +53,7 @@ pub async fn sweep(app: &App, now: OffsetDateTime, reservation: Duration, max: u
                 Ok(_) => {
                     expired_here += 1;
                     for line in &order.items {
-                        invalidate_product(app, line.product_id).await;
+                        invalidate_stock(app, line.product_id).await;
                     }
                 }
                 Err(StoreError::StatusChanged | StoreError::NotFound) => result.lost_races += 1,

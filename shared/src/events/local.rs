@@ -156,7 +156,7 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
                 Ok(batches) => {
                     let mut count = 0;
                     for (_, batch) in &batches {
-                        index_search(&store, batch).await;
+                        index_search(&app, &store, batch).await;
                     }
                     for (shard, batch) in batches {
                         for (record, change) in changes_of(&batch) {
@@ -190,19 +190,14 @@ async fn poll_stream(app: Arc<App>, dispatcher: Dispatcher, mapping: Mapping, ob
 }
 
 /// The `search-index` function's work, in process: a batch's products
-/// into the search index before its events go out. Retried until the store
-/// takes it (the stream is not read on meanwhile; every other request
-/// would be failing too).
+/// into the search index (and the listing cache emptied if they changed
+/// more than stock) before its events go out. Retried until it succeeds
+/// (the stream is not read on meanwhile; every other request would be
+/// failing too).
 #[cfg(feature = "stream-poller")]
-async fn index_search(store: &crate::store::dynamodb::DynamoStore, batch: &super::stream::StreamEvent) {
-    loop {
-        match store.index_records(&batch.records).await {
-            Ok(_) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "could not update the search index; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+async fn index_search(app: &App, store: &crate::store::dynamodb::DynamoStore, batch: &super::stream::StreamEvent) {
+    while !crate::workers::index_batch(store, &app.invalidations, batch).await.batch_item_failures.is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

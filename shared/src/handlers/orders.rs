@@ -8,7 +8,7 @@ use serde_json::{Map, Number, Value, json};
 use time::OffsetDateTime;
 
 use super::idempotency::{self, Claimed};
-use super::products::invalidate_product;
+use super::products::invalidate_stock;
 use super::query::{known_params, page_limit};
 use super::views::OrderView;
 use crate::access::Principal;
@@ -139,7 +139,7 @@ pub(super) async fn placed(app: &App, order: &Order, body: String) -> Result<Res
     // A metric, not money arithmetic: the exact total stays in minor units.
     metrics::add(Metric::OrderValue, order.total_amount.minor() as f64 / 100.0);
     for item in &order.items {
-        invalidate_product(app, item.product_id).await;
+        invalidate_stock(app, item.product_id).await;
     }
     tracing::info!(
         order_id = %order.id,
@@ -285,7 +285,7 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
     if to == OrderStatus::Cancelled {
         metrics::count(Metric::OrdersCancelled);
         for item in &updated.items {
-            invalidate_product(app, item.product_id).await;
+            invalidate_stock(app, item.product_id).await;
         }
     }
     tracing::info!(order_id = %order.id, from = order.status.as_str(), to = to.as_str(), event = "order_status_changed", "order status changed");

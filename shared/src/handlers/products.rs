@@ -191,6 +191,16 @@ pub async fn invalidate_product(app: &App, id: ProductId) {
     app.catalog_cache.invalidate(LIST_SCOPE).await;
 }
 
+/// After an order moved the product's stock: its own cached page goes at
+/// once (the product page's stock is exact). Cached listings stay, so the
+/// listing cache survives the order rate: a listing's stock is as of its
+/// page's fill (at most [`LIST_TTL`] old), and the change feed's cache
+/// consumer empties them when the stock reached or left zero
+/// ([`crate::events::consumers::cache_scopes`]).
+pub async fn invalidate_stock(app: &App, id: ProductId) {
+    app.catalog_cache.invalidate(&product_scope(id)).await;
+}
+
 fn not_found() -> ApiError {
     ApiError::NotFound("product not found".into())
 }

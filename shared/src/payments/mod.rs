@@ -283,7 +283,7 @@ pub async fn observe(
             Ok(written) => {
                 if stock == StockMove::Reserve {
                     for line in &written.items {
-                        crate::handlers::products::invalidate_product(app, line.product_id).await;
+                        crate::handlers::products::invalidate_stock(app, line.product_id).await;
                     }
                 }
                 tracing::info!(order_id = %written.id, intent = %intent.id, status = written.status.as_str(), payment = written.payment.status.as_str(), event = "payment_applied", "payment state applied");

@@ -34,7 +34,7 @@ use super::errors::classify;
 use super::items::{self, Item, PRODUCTS_PARTITION, n, product_attributes, product_from_item, s};
 use super::paging::collect;
 use super::stream::change_of;
-use crate::domain::search::{MAX_EXAMINED, PROBE, index_key, index_keys};
+use crate::domain::search::{MAX_EXAMINED, PROBE, changes_listings, index_key, index_keys};
 use crate::domain::{ListPosition, Product, ProductId, ProductPage, ProductQuery};
 use crate::events::Entity;
 use crate::events::stream::StreamRecord;
@@ -82,11 +82,14 @@ fn entry_key(key: &str, id: ProductId) -> Item {
     HashMap::from([("PK".to_owned(), s(entry_partition(key))), ("SK".to_owned(), s(id.to_string()))])
 }
 
-/// What one batch does to one product's entries.
+/// What one batch did to the index.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct IndexWork {
     pub puts: usize,
     pub deletes: usize,
+    /// Some product changed more than its stock within availability
+    /// ([`changes_listings`]): cached search pages are stale now.
+    pub listings_changed: bool,
 }
 
 /// The entry writes that take the index from `before` to `after` (either
@@ -137,6 +140,7 @@ impl DynamoStore {
         let mut work = IndexWork::default();
         let mut writes = Vec::new();
         for (before, after) in spans.values() {
+            work.listings_changed |= changes_listings(before.as_ref(), after.as_ref());
             for write in entry_writes(before.as_ref(), after.as_ref()) {
                 if write.put_request.is_some() {
                     work.puts += 1;
