@@ -12,7 +12,7 @@
 //! ```text
 //! shop-load --base-url URL --profile normal|stress|spike|browse|checkout
 //!           [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE]
-//!           [--weights REG,BROWSE,ORDER,HEALTH[,SHOP]] [--admin-email EMAIL] [--products N]
+//!           [--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N]
 //! ```
 //!
 //! # Layout

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout \
+pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout|search \
 [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE] \
-[--weights REG,BROWSE,ORDER,HEALTH[,SHOP]] [--admin-email EMAIL] [--products N] [--ceiling-seconds N]";
+[--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N] [--ceiling-seconds N]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -15,6 +15,9 @@ pub enum Profile {
     /// Orders only, placed both ways: `POST /api/orders` and the shopper's
     /// cart and checkout, side by side in one run.
     Checkout,
+    /// Searches only, one request name per kind of search (see
+    /// `scenarios::SEARCH_KINDS`), over a catalog seeded with `--catalog`.
+    Search,
 }
 
 impl fmt::Display for Profile {
@@ -25,6 +28,7 @@ impl fmt::Display for Profile {
             Profile::Spike => "spike",
             Profile::Browse => "browse",
             Profile::Checkout => "checkout",
+            Profile::Search => "search",
         })
     }
 }
@@ -38,6 +42,8 @@ pub struct Weights {
     pub health: usize,
     /// Browse, fill a cart, view it, check out.
     pub shopping: usize,
+    /// Searches of every kind.
+    pub searching: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +57,7 @@ pub struct Options {
     pub json: Option<String>,
     /// Must be in the server's ADMIN_EMAILS: the setup creates the catalog.
     pub admin_email: String,
+    /// Products the setup creates (`--catalog`; `--products` is its old name).
     pub products: usize,
     pub ceiling_seconds: u64,
 }
@@ -59,14 +66,15 @@ impl Profile {
     /// (users, duration s, ramp-up s, weights): the original's mix with
     /// shoppers added, reads only for `browse`, orders only for `checkout`.
     fn defaults(self) -> (usize, u64, u64, Weights) {
-        let mix = Weights { registration: 30, browsing: 40, ordering: 20, health: 10, shopping: 20 };
-        let none = Weights { registration: 0, browsing: 0, ordering: 0, health: 0, shopping: 0 };
+        let mix = Weights { registration: 30, browsing: 40, ordering: 20, health: 10, shopping: 20, searching: 0 };
+        let none = Weights { registration: 0, browsing: 0, ordering: 0, health: 0, shopping: 0, searching: 0 };
         match self {
             Profile::Normal => (50, 60, 10, mix),
             Profile::Stress => (100, 120, 20, mix),
             Profile::Spike => (200, 30, 2, mix),
             Profile::Browse => (50, 60, 5, Weights { browsing: 90, health: 10, ..none }),
             Profile::Checkout => (50, 60, 10, Weights { ordering: 50, shopping: 50, ..none }),
+            Profile::Search => (50, 60, 5, Weights { searching: 100, ..none }),
         }
     }
 }
@@ -92,6 +100,7 @@ impl Options {
                         "spike" => Profile::Spike,
                         "browse" => Profile::Browse,
                         "checkout" => Profile::Checkout,
+                        "search" => Profile::Search,
                         other => return Err(format!("unknown profile `{other}`")),
                     })
                 }
@@ -101,7 +110,7 @@ impl Options {
                 "--weights" => weights = Some(parse_weights(&value()?)?),
                 "--json" => json = Some(value()?),
                 "--admin-email" => admin_email = value()?,
-                "--products" => products = number(&flag, &value()?, 1)?,
+                "--catalog" | "--products" => products = number(&flag, &value()?, 1)?,
                 "--ceiling-seconds" => ceiling_seconds = number(&flag, &value()?, 1)? as u64,
                 "--help" | "-h" => return Err("help".into()),
                 other => return Err(format!("unknown argument `{other}`")),
@@ -137,16 +146,15 @@ fn parse_weights(raw: &str) -> Result<Weights, String> {
         .split(',')
         .map(|p| p.trim().parse::<usize>())
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("--weights takes four or five integers, not `{raw}`"))?;
+        .map_err(|_| format!("--weights takes four to six integers, not `{raw}`"))?;
     match parts[..] {
-        [registration, browsing, ordering, health] | [registration, browsing, ordering, health, _]
-            if parts.iter().sum::<usize>() > 0 =>
-        {
+        [registration, browsing, ordering, health, ..] if parts.len() <= 6 && parts.iter().sum::<usize>() > 0 => {
             let shopping = parts.get(4).copied().unwrap_or(0);
-            Ok(Weights { registration, browsing, ordering, health, shopping })
+            let searching = parts.get(5).copied().unwrap_or(0);
+            Ok(Weights { registration, browsing, ordering, health, shopping, searching })
         }
         _ => Err(format!(
-            "--weights takes four or five integers (REG,BROWSE,ORDER,HEALTH[,SHOP]), not all zero: `{raw}`"
+            "--weights takes four to six integers (REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]), not all zero: `{raw}`"
         )),
     }
 }
@@ -173,6 +181,11 @@ mod tests {
         assert_eq!((four.weights.health, four.weights.shopping), (4, 0), "four weights leave shoppers out");
         let five = parse("--base-url u --profile normal --weights 0,0,0,0,1").unwrap();
         assert_eq!(five.weights.shopping, 1);
+        let six = parse("--base-url u --profile normal --weights 0,0,0,0,0,2").unwrap();
+        assert_eq!((six.weights.searching, six.weights.shopping), (2, 0));
+        let search = parse("--base-url u --profile search --catalog 100000").unwrap();
+        assert_eq!((search.weights.searching, search.weights.browsing, search.products), (100, 0, 100_000));
+        assert_eq!(parse("--base-url u --profile normal --products 7").unwrap().products, 7, "the old name");
     }
 
     #[test]
@@ -182,7 +195,8 @@ mod tests {
         assert!(parse("--base-url u --profile normal --users 0").is_err());
         assert!(parse("--base-url u --profile normal --weights 1,2,3").is_err());
         assert!(parse("--base-url u --profile normal --weights 0,0,0,0").is_err());
-        assert!(parse("--base-url u --profile normal --weights 1,1,1,1,1,1").is_err());
+        assert!(parse("--base-url u --profile normal --weights 1,1,1,1,1,1,1").is_err());
+        assert!(parse("--base-url u --profile normal --catalog 0").is_err());
         assert!(parse("--base-url u --profile normal --frobnicate").is_err());
     }
 }

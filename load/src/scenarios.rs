@@ -14,7 +14,7 @@ use rand::seq::IndexedRandom;
 use serde_json::{Value, json};
 
 use crate::options::Options;
-use crate::setup::{Fixtures, PASSWORD};
+use crate::setup::{ABSENT_WORD, Fixtures, PASSWORD, RARE_WORD, WORDS};
 
 static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
 static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
@@ -29,6 +29,24 @@ const LISTINGS: &[&str] = &[
     "/api/categories",
 ];
 const SEARCHES: &[&str] = &["wireless", "laptop stand", "garden", "novel", "charger kit", "lamp"];
+
+/// The searches of the `search` scenario, each its own request name in
+/// the report: (kind, query string; `{word}` is a vocabulary word drawn
+/// per request, `{word2}` another, `{prefix}` the first two or three
+/// letters of one, `{rare}` and `{absent}` the setup's rare and absent
+/// words).
+pub const SEARCH_KINDS: &[(&str, &str)] = &[
+    ("absent word", "q={absent}"),
+    ("rare word", "q={rare}"),
+    ("common word", "q={word}"),
+    ("common prefix", "q={prefix}"),
+    ("common + category", "q={word}&category=Electronics"),
+    ("common + category + price", "q={word}&category=Books&minPrice=50&maxPrice=150"),
+    ("common + price", "q={word}&minPrice=50&maxPrice=150"),
+    ("common + inStock", "q={word}&inStock=true"),
+    ("two common words", "q={word}+{word2}"),
+    ("common + rare word", "q={word}+{rare}"),
+];
 
 pub fn install(fixtures: Fixtures) {
     let _ = FIXTURES.set(fixtures);
@@ -76,6 +94,7 @@ pub async fn attack(options: &Options) -> Result<GooseMetrics, String> {
         ),
         (weights.ordering, scenario!("ordering").register_transaction(transaction!(order_and_read).set_name("order"))),
         (weights.health, scenario!("health").register_transaction(transaction!(health).set_name("health"))),
+        (weights.searching, scenario!("searching").register_transaction(transaction!(search).set_name("search"))),
         (
             weights.shopping,
             scenario!("shopping")
@@ -127,6 +146,28 @@ async fn browse_search(user: &mut GooseUser) -> TransactionResult {
     let request = GooseRequest::builder().path(path.as_str()).name("browsing: search").expect_status_code(200).build();
     send(user, request).await?;
     Ok(())
+}
+
+/// One search of a kind drawn from [`SEARCH_KINDS`], named after it.
+async fn search(user: &mut GooseUser) -> TransactionResult {
+    let (kind, query) = *pick(SEARCH_KINDS);
+    let path = format!("/api/products?{}", search_query(query, &mut rand::rng()));
+    let name = format!("search: {kind}");
+    let request = GooseRequest::builder().path(path.as_str()).name(name.as_str()).expect_status_code(200).build();
+    send(user, request).await?;
+    Ok(())
+}
+
+/// `template` with its placeholders filled from the catalog's vocabulary.
+fn search_query(template: &str, rng: &mut impl Rng) -> String {
+    let words: Vec<&str> = WORDS.choose_multiple(rng, 2).copied().collect();
+    let prefix = &words[0][..rng.random_range(2..=3)];
+    template
+        .replace("{word}", words[0])
+        .replace("{word2}", words[1])
+        .replace("{prefix}", prefix)
+        .replace("{rare}", RARE_WORD)
+        .replace("{absent}", ABSENT_WORD)
 }
 
 async fn browse_product(user: &mut GooseUser) -> TransactionResult {
@@ -244,4 +285,26 @@ async fn health(user: &mut GooseUser) -> TransactionResult {
     let request = GooseRequest::builder().path("/health").name("health: check").expect_status_code(200).build();
     send(user, request).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_search_kind_becomes_a_query_the_api_takes() {
+        let mut rng = rand::rng();
+        for (kind, template) in SEARCH_KINDS {
+            for _ in 0..20 {
+                let query = search_query(template, &mut rng);
+                assert!(!query.contains('{'), "{kind}: {query}");
+                let words = query.split('&').next().unwrap().trim_start_matches("q=");
+                assert!(words.split('+').all(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_lowercase())), "{query}");
+            }
+        }
+        assert_eq!(search_query("q={rare}+{absent}", &mut rng), format!("q={RARE_WORD}+{ABSENT_WORD}"));
+        let two = search_query("q={word}+{word2}", &mut rng);
+        let (first, second) = two.trim_start_matches("q=").split_once('+').unwrap();
+        assert_ne!(first, second, "two different words");
+    }
 }

@@ -12,7 +12,18 @@ pub const CATEGORIES: &[&str] = &["Electronics", "Books", "Garden"];
 pub const PASSWORD: &str = "correct horse battery";
 /// Signed-in customers the ordering scenario shares.
 const CUSTOMERS: usize = 20;
-const WORDS: &[&str] = &["wireless", "laptop", "cable", "garden", "novel", "lamp", "stand", "charger", "guide", "kit"];
+/// The catalog's vocabulary: every product's name and description are
+/// drawn from it, so a search for one of them matches a sixteenth to a
+/// third of the catalog, whatever its size.
+pub const WORDS: &[&str] = &[
+    "wireless", "laptop", "cable", "garden", "novel", "lamp", "stand", "charger", "guide", "kit", "ceramic", "mug",
+    "leather", "wallet", "cotton", "shirt",
+];
+/// The word only the catalog's first (oldest) product has: the one match a
+/// newest-first read would reach last.
+pub const RARE_WORD: &str = "zephyrine";
+/// A word no product has.
+pub const ABSENT_WORD: &str = "quokka";
 
 /// What the scenarios use.
 pub struct Fixtures {
@@ -35,8 +46,13 @@ pub async fn prepare(options: &Options) -> Result<Fixtures, String> {
     let mut products = Vec::with_capacity(options.products);
     for chunk in (0..options.products).collect::<Vec<_>>().chunks(16) {
         let creations = chunk.iter().map(|&i| {
+            let name = if i == 0 {
+                format!("{} Reading Lamp", title(RARE_WORD))
+            } else {
+                format!("{} {} {i}", title(WORDS[i % WORDS.len()]), WORDS[(i / 3) % WORDS.len()])
+            };
             let body = json!({
-                "name": format!("{} {} {i}", title(WORDS[i % WORDS.len()]), WORDS[(i / 3) % WORDS.len()]),
+                "name": name,
                 "description": format!("A {} for the {}.", WORDS[(i * 7) % WORDS.len()], WORDS[(i * 3) % WORDS.len()]),
                 "price": ((i * 37) % 50_000 + 100) as f64 / 100.0,
                 "category": CATEGORIES[i % CATEGORIES.len()],

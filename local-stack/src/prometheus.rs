@@ -40,6 +40,8 @@ struct Registry {
     requests: BTreeMap<(&'static str, String, u16), u64>,
     latency: BTreeMap<&'static str, Histogram>,
     business: BTreeMap<&'static str, f64>,
+    /// (function, "hit" | "miss") -> catalog cache lookups its requests made.
+    cache: BTreeMap<(&'static str, &'static str), f64>,
     /// Events mapped from the change feed and handed to the consumers.
     published: u64,
     /// Completed reads of the change feed.
@@ -122,6 +124,12 @@ impl RequestObserver for PrometheusMetrics {
         histogram.sum += seconds;
         for (metric, value) in recorded.iter() {
             *registry.business.entry(metric.name()).or_default() += value;
+            let result = match metric {
+                Metric::CacheHits => "hit",
+                Metric::CacheMisses => "miss",
+                _ => continue,
+            };
+            *registry.cache.entry((function, result)).or_default() += value;
         }
     }
 }
@@ -166,6 +174,16 @@ impl PrometheusMetrics {
             );
             let value = registry.business.get(metric.name()).copied().unwrap_or(0.0);
             let _ = writeln!(out, "{name} {value}");
+        }
+        header(
+            &mut out,
+            "shop_cache_lookups_total",
+            "counter",
+            "Catalog cache lookups, by route (its function) and result (hit or miss).",
+        );
+        for ((function, result), count) in &registry.cache {
+            let _ =
+                writeln!(out, "shop_cache_lookups_total{{route=\"{}\",result=\"{result}\"}} {count}", escape(function));
         }
         header(&mut out, "shop_event_feed_reads_total", "counter", "Completed reads of the change feed.");
         let _ = writeln!(out, "shop_event_feed_reads_total {}", registry.feed_reads);
@@ -313,6 +331,32 @@ mod tests {
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"0.0025\"} 0"), "{text}");
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("shop_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"} 1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn cache_lookups_are_counted_by_route_and_result() {
+        let metrics = PrometheusMetrics::new(MetricsSink::Off);
+        let lookups = |hits: usize, misses: usize| async move {
+            for _ in 0..hits {
+                shop::metrics::count(Metric::CacheHits);
+            }
+            for _ in 0..misses {
+                shop::metrics::count(Metric::CacheMisses);
+            }
+        };
+        for (route, hits, misses) in [("products-list", 2, 1), ("products-list", 1, 0), ("products-get", 0, 1)] {
+            let ((), recorded) = shop::metrics::record(lookups(hits, misses)).await;
+            metrics.observe(route, "GET", 200, Duration::from_millis(1), &recorded);
+        }
+        let text = metrics.render(&breakers());
+        for line in [
+            "shop_cache_lookups_total{route=\"products-list\",result=\"hit\"} 3",
+            "shop_cache_lookups_total{route=\"products-list\",result=\"miss\"} 1",
+            "shop_cache_lookups_total{route=\"products-get\",result=\"miss\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert!(!text.contains("route=\"products-get\",result=\"hit\""), "{text}");
     }
 
     #[tokio::test]

@@ -20,7 +20,9 @@
 //! whatever the catalog's size. A condition no key serves (another word, a
 //! price range without a category, `inStock=false`) may skip entries; a
 //! page then examines at most [`MAX_EXAMINED`] entries beyond those it
-//! returns and ends with a cursor after the last one examined.
+//! returns and ends with a cursor after the last one examined. On DynamoDB
+//! it also starts no query once its queries consumed 6 read units (entries
+//! are copies of products, so their size is what a page pays for).
 
 use std::collections::BTreeSet;
 

@@ -24,17 +24,35 @@ enum End {
     AfterKey(Item),
 }
 
-/// Runs `request` from `start`, at most `budget` queries, until `limit`
-/// items and one more have decoded.
+/// What one page may spend: queries, and read units (summed from each
+/// query's `ConsumedCapacity`, which a request with such a budget must ask
+/// for). No query starts once either is spent.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Budget {
+    pub queries: usize,
+    pub read_units: f64,
+}
+
+impl From<usize> for Budget {
+    /// A number of queries, read units unbounded.
+    fn from(queries: usize) -> Self {
+        Budget { queries, read_units: f64::INFINITY }
+    }
+}
+
+/// Runs `request` from `start`, within `budget`, until `limit` items and
+/// one more have decoded.
 pub(super) async fn collect<T>(
     request: QueryFluentBuilder,
     mut start: Option<Item>,
     limit: usize,
-    budget: usize,
+    budget: impl Into<Budget>,
     decode: impl Fn(&Item) -> Result<T, StoreError>,
 ) -> Result<Collected<T>, StoreError> {
+    let budget = budget.into();
     let mut items = Vec::with_capacity(limit + 1);
-    for _ in 0..budget {
+    let mut read_units = 0.0;
+    for _ in 0..budget.queries {
         let output = request.clone().set_exclusive_start_key(start).send().await.map_err(classify)?;
         for item in output.items() {
             items.push(decode(item)?);
@@ -43,9 +61,13 @@ pub(super) async fn collect<T>(
                 return Ok(Collected { items, end: End::AfterLastItem });
             }
         }
+        read_units += output.consumed_capacity().and_then(|spent| spent.capacity_units()).unwrap_or(0.0);
         start = output.last_evaluated_key;
         if start.is_none() {
             return Ok(Collected { items, end: End::Done });
+        }
+        if read_units >= budget.read_units {
+            break;
         }
     }
     Ok(Collected { items, end: start.map_or(End::Done, End::AfterKey) })
