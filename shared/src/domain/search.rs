@@ -10,7 +10,8 @@
 //! description, so any search word is, or begins with, an indexed key. The
 //! list read is the one of the search's *leading word*: of several words,
 //! the one with the fewest entries when the store counted at most
-//! [`PROBE`] of some, else the longest. It is read in the listing's own
+//! [`PROBE`] of some (DynamoDB counts the lists of the three longest
+//! words only), else the longest. It is read in the listing's own
 //! order (newest first, or a category cheapest first), and every other
 //! condition ([`super::ProductQuery::matches`]) is checked on the entries
 //! read.
@@ -21,7 +22,7 @@
 //! price range without a category, `inStock=false`) may skip entries; a
 //! page then examines at most [`MAX_EXAMINED`] entries beyond those it
 //! returns and ends with a cursor after the last one examined. On DynamoDB
-//! it also starts no query once its queries consumed 6 read units (entries
+//! it also stops near 8 consumed read units (entries
 //! are copies of products, so their size is what a page pays for).
 
 use std::collections::BTreeSet;

@@ -26,7 +26,9 @@ enum End {
 
 /// What one page may spend: queries, and read units (summed from each
 /// query's `ConsumedCapacity`, which a request with such a budget must ask
-/// for). No query starts once either is spent.
+/// for). No query starts once either is spent, and a query after the
+/// first asks for no more items than the units left buy at the size of
+/// those read so far, so the page ends near its units, not a query past.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Budget {
     pub queries: usize,
@@ -51,9 +53,16 @@ pub(super) async fn collect<T>(
 ) -> Result<Collected<T>, StoreError> {
     let budget = budget.into();
     let mut items = Vec::with_capacity(limit + 1);
-    let mut read_units = 0.0;
+    let (mut read_units, mut examined) = (0.0, 0);
     for _ in 0..budget.queries {
-        let output = request.clone().set_exclusive_start_key(start).send().await.map_err(classify)?;
+        let mut next = request.clone();
+        if examined > 0 && budget.read_units.is_finite() {
+            let affordable = (budget.read_units - read_units) / (read_units / f64::from(examined));
+            let size = next.get_limit().unwrap_or(i32::MAX).min(affordable.max(1.0) as i32);
+            next = next.limit(size);
+        }
+        let output = next.set_exclusive_start_key(start).send().await.map_err(classify)?;
+        examined += output.scanned_count().max(0);
         for item in output.items() {
             items.push(decode(item)?);
             if items.len() > limit {

@@ -46,13 +46,16 @@ use crate::store::StoreError;
 const WRITE_BATCH: usize = 25;
 /// `BatchWriteItem` calls in flight at once while indexing.
 const WRITE_CONCURRENCY: usize = 4;
-/// Read units after which a search page with conditions no key serves
-/// starts no further query (besides [`MAX_EXAMINED`]): entries are copies
+/// Read units a search page with conditions no key serves may spend, its
+/// words' counting included (besides [`MAX_EXAMINED`]): entries are copies
 /// of products, so the entries' size, not only their count, is what a page
-/// pays for. With the default page of 20, one query more reads 42 entries
-/// (about 3 units at the benchmark's entry size), so such a page stays
-/// under 10 units.
-const READ_UNITS_EXAMINED: f64 = 6.0;
+/// pays for. Queries after the first shrink to what the units left buy
+/// (see [`super::paging::Budget`]); the first always runs.
+const READ_UNITS_PAGE: f64 = 8.0;
+/// Words of a search whose lists are counted to choose the leading word:
+/// each count reads up to [`PROBE`] + 1 entries (about 1.5 units), so a
+/// ten-word search counts three, not ten.
+const PROBED_WORDS: usize = 3;
 
 fn entry_partition(key: &str) -> String {
     format!("SEARCH#{key}")
@@ -192,7 +195,8 @@ impl DynamoStore {
     /// One page of a search: the leading word's entries, in the listing's
     /// order, with the conditions no key serves as a filter.
     pub(super) async fn search(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
-        let plan = SearchPlan::new(query, self.leading_key(query).await?);
+        let (key, probe_units) = self.leading_key(query).await?;
+        let plan = SearchPlan::new(query, key);
         let start = query.after.as_ref().map(|position| plan.start_key(position));
         let request = self
             .client
@@ -206,21 +210,26 @@ impl DynamoStore {
             .scan_index_forward(plan.ascending)
             .limit(plan.page_size)
             .return_consumed_capacity(ReturnConsumedCapacity::Total);
-        let budget = Budget { queries: plan.queries, read_units: READ_UNITS_EXAMINED };
+        let budget = Budget { queries: plan.queries, read_units: READ_UNITS_PAGE - probe_units };
         let page = collect(request, start, query.limit, budget, product_from_item).await?;
         let next = page.next(|last| query.position_of(last), |key| plan.position_of_key(key).map(Some))?;
         Ok(ProductPage { items: page.items, next })
     }
 
-    /// The index key of the word whose list the search reads: with several
-    /// words, each list's entries are counted first (one query each, at
-    /// once, reading at most [`PROBE`] + 1 entries).
-    async fn leading_key(&self, query: &ProductQuery) -> Result<String, StoreError> {
+    /// The index key of the word whose list the search reads, and the read
+    /// units spent choosing it: with several words, the lists of the
+    /// [`PROBED_WORDS`] longest are counted first (one query each, at once,
+    /// reading at most [`PROBE`] + 1 entries); the others count as long.
+    async fn leading_key(&self, query: &ProductQuery) -> Result<(String, f64), StoreError> {
         let terms = &query.terms;
         if terms.words().len() < 2 {
-            return terms.leading_key().ok_or_else(|| StoreError::Internal("a search without words".into()));
+            let key = terms.leading_key().ok_or_else(|| StoreError::Internal("a search without words".into()))?;
+            return Ok((key, 0.0));
         }
-        let counts = terms.words().iter().map(|word| async move {
+        let mut probed: Vec<&String> = terms.words().iter().collect();
+        probed.sort_by(|a, b| b.chars().count().cmp(&a.chars().count()).then(a.cmp(b)));
+        probed.truncate(PROBED_WORDS);
+        let counts = probed.into_iter().map(|word| async move {
             let plan = SearchPlan::new(query, index_key(word));
             let output = self
                 .client
@@ -231,13 +240,17 @@ impl DynamoStore {
                 .set_expression_attribute_values(Some(plan.key_values()))
                 .select(Select::Count)
                 .limit(i32::try_from(PROBE + 1).unwrap_or(i32::MAX))
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(classify)?;
-            Ok::<_, StoreError>((word.as_str(), usize::try_from(output.count).unwrap_or(0)))
+            let units = output.consumed_capacity().and_then(|spent| spent.capacity_units()).unwrap_or(0.0);
+            Ok::<_, StoreError>((word.as_str(), (usize::try_from(output.count).unwrap_or(0), units)))
         });
-        let counts: HashMap<&str, usize> = futures::future::try_join_all(counts).await?.into_iter().collect();
-        Ok(terms.leading_by(|word| counts[word]).map(index_key).unwrap_or_default())
+        let counts: HashMap<&str, (usize, f64)> = futures::future::try_join_all(counts).await?.into_iter().collect();
+        let units = counts.values().map(|(_, units)| units).sum();
+        let count = |word: &str| counts.get(word).map_or(PROBE + 1, |(count, _)| *count);
+        Ok((terms.leading_by(count).map(index_key).unwrap_or_default(), units))
     }
 
     /// Writes every product's entries and deletes entries of products or
