@@ -20,9 +20,10 @@
 //! batch of stream records rewrites a product's entries once, from the
 //! last image of it in the batch, and deletes the keys it no longer has.
 //! So a search reflects a write once its batch is indexed (the stream's
-//! lag plus the batching window), and the stock an entry shows is at most
-//! one batch older than the product's: entries follow orders' stock
-//! changes at most once per batch, whatever the order rate.
+//! lag plus the batching window). A stock change that neither reaches nor
+//! leaves zero writes no entry: an entry's stock is the product's as of its
+//! last catalog change, sell-out or restock, and whether it is in stock is
+//! right within the stream's lag; orders cost the index nothing.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -105,8 +106,14 @@ pub struct IndexWork {
 }
 
 /// The entry writes that take the index from `before` to `after` (either
-/// absent: a creation, a deletion).
+/// absent: a creation, a deletion). None for a stock change that neither
+/// reaches nor leaves zero: orders would otherwise rewrite every entry of
+/// every product they touch (about 77 write units each), and a listing's
+/// stock is availability (see [`changes_listings`]).
 fn entry_writes(before: Option<&Product>, after: Option<&Product>) -> Vec<WriteRequest> {
+    if !changes_listings(before, after) {
+        return Vec::new();
+    }
     let wanted = after.map(index_keys).unwrap_or_default();
     let mut writes = Vec::new();
     if let Some(before) = before {
@@ -512,6 +519,17 @@ mod tests {
         let puts = writes.iter().filter(|w| w.put_request.is_some()).count();
         assert_eq!(puts, index_keys(&after).len());
         assert_eq!(entry_writes(Some(&before), None).len(), index_keys(&before).len(), "a deletion deletes all");
+    }
+
+    #[test]
+    fn only_a_stock_change_across_zero_rewrites_the_entries() {
+        let before = product(3);
+        let sold = Product { stock: before.stock - 1, ..before.clone() };
+        assert!(entry_writes(Some(&before), Some(&sold)).is_empty(), "an order leaves the entries alone");
+        let sold_out = Product { stock: 0, ..before.clone() };
+        let writes = entry_writes(Some(&before), Some(&sold_out));
+        assert_eq!(writes.len(), index_keys(&before).len(), "a sell-out rewrites every entry");
+        assert!(writes.iter().all(|w| w.put_request.as_ref().is_some_and(|p| !p.item.contains_key("GSI1PK"))));
     }
 
     #[test]
