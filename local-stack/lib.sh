@@ -299,3 +299,116 @@ start_load_server() {
     shift 2
     start_shop_local "$REPO_DIR/target/fast/shop-local" "$port" "$dir" ADMIN_EMAILS=load-admin@example.com "$@"
 }
+
+# --- The events/ samples, invoked by sam-local.sh and localstack.sh.
+
+# What each sample must answer, by function: an HTTP status for a route
+# (the samples carry no valid token: 401 where one is needed), a JSON
+# value for a worker.
+expected_sample_answer() {
+    case $1 in
+        health | categories-list | products-list | docs-page | openapi-document) echo 200 ;;
+        auth-register) echo 201 ;;
+        # Invoked after auth-register, whose sample registers its user.
+        auth-login) echo 200 ;;
+        products-get) echo 404 ;;
+        events-publish) echo '{"batchItemFailures": [{"itemIdentifier": "100000000000000000001"}]}' ;;
+        events-record | events-invalidate-cache | webhooks-fanout) echo null ;;
+        orders-expire) echo '{"expired": 0, "lostRaces": 0}' ;;
+        # The sample's signature is a placeholder; the refund's order is
+        # not in the table (nothing owed).
+        payments-webhook) echo 400 ;;
+        payments-refund) echo null ;;
+        webhooks-deliver | search-index) echo '{"batchItemFailures": []}' ;;
+        *) echo 401 ;;
+    esac
+}
+
+# --- Docker, for the Lambda emulators (sam-local.sh, localstack.sh): a
+# dockerd of the script's own, reached through DOCKER_HOST.
+
+# Whether the dockerd at DOCKER_HOST answers.
+docker_answers() { docker version >/dev/null 2>&1; }
+
+# start_dockerd STATE: a dockerd with its data root, exec root, socket
+# (DOCKER_HOST must point at STATE/docker.sock) and PID file under STATE.
+# No iptables rules and no forwarding: containers reach the host's bridge
+# address and nothing beyond. Their resolver is their own loopback, where
+# nothing answers, so a name fails at once, as on this host offline,
+# instead of waiting out a resolver they cannot reach. One such dockerd at
+# a time: each makes the docker0 bridge.
+start_dockerd() {
+    local state=$1
+    # One left running by an earlier start that failed later on: reuse it
+    # (a second one could not have the socket).
+    docker_answers && return 0
+    mkdir -p "$state/docker" "$state/exec"
+    dockerd --data-root "$state/docker" --exec-root "$state/exec" --host "$DOCKER_HOST" \
+        --pidfile "$state/dockerd.pid" --iptables=false --ip-forward=false --ip-masq=false \
+        --dns 127.0.0.1 \
+        >"$state/dockerd.log" 2>&1 &
+    echo $! >"$state/dockerd.pidof"
+    wait_until "$(cat "$state/dockerd.pidof")" 100 0.1 docker_answers && return 0
+    log "dockerd did not start:"
+    tail -20 "$state/dockerd.log" >&2
+    return 1
+}
+
+# import_lambda_base_image IMAGE BOOTSTRAP DIR: the image Lambda emulators
+# run functions in, under IMAGE. The real one when it can be pulled;
+# otherwise busybox (SAM's Dockerfile runs `mv` and `chmod`) and the
+# loader and libraries BOOTSTRAP links, from this host, assembled in DIR.
+import_lambda_base_image() {
+    local image=$1 bootstrap=$2 root=$3
+    docker image inspect "$image" >/dev/null 2>&1 && return 0
+    if timeout 20 docker pull --quiet "$image" >/dev/null 2>&1; then
+        return 0
+    fi
+    log "no registry for $image: importing a local one (busybox and this host's glibc)"
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,tmp,opt,var/task,var/runtime,etc}
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in sh mv chmod cp rm mkdir ls cat env; do ln -s busybox "$root/bin/$applet"; done
+    ldd "$bootstrap" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
+        cp --parents -L "$lib" "$root"
+    done
+    tar -C "$root" -c . | docker import \
+        -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin' -c 'ENV LAMBDA_TASK_ROOT=/var/task' \
+        -c 'ENV LAMBDA_RUNTIME_DIR=/var/runtime' -c 'WORKDIR /var/task' - "$image" >/dev/null
+}
+
+# The bridge's gateway: the host address containers reach.
+# A dockerd that has just created docker0 may report the network without
+# its gateway (seen in a clean-clone run: the address came back empty and
+# the stand-ins were named http://:PORT); docker0's own address is the
+# same one, so ask it too, for up to 5 s.
+bridge_address() {
+    local address
+    for _ in $(seq 1 50); do
+        address=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+        [ -n "$address" ] || address=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+        if [ -n "$address" ]; then
+            echo "$address"
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "the bridge network has no gateway address"
+    return 1
+}
+
+# stop_containers_and_dockerd STATE: removes every container of the
+# dockerd at DOCKER_HOST, then stops that dockerd by its PID.
+stop_containers_and_dockerd() {
+    local state=$1
+    if [ -S "${DOCKER_HOST#unix://}" ] && docker_answers; then
+        local containers
+        mapfile -t containers < <(docker ps -aq)
+        [ "${#containers[@]}" -eq 0 ] || docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
+    fi
+    # The PID it was started with, and the one it wrote itself (which is
+    # the one that counts if an earlier start left it running).
+    stop_pid "$(cat "$state/dockerd.pidof" 2>/dev/null || true)"
+    stop_pid "$(cat "$state/dockerd.pid" 2>/dev/null || true)"
+    rm -f "$state/dockerd.pidof"
+}

@@ -6,6 +6,7 @@
 # DynamoDB Local and Redis.
 #
 #   local-stack/sam-local.sh start      # prints the API's base URL last
+#   local-stack/sam-local.sh build      # only the build start does (.sam-local/build; localstack.sh deploys it)
 #   local-stack/sam-local.sh invoke-all # every function with its samples, each answer checked
 #   local-stack/sam-local.sh stop       # stops everything start started, by PID
 #
@@ -65,49 +66,6 @@ ensure_tools() {
     fi
 }
 
-# Whether the dockerd at DOCKER_HOST answers.
-docker_answers() { docker version >/dev/null 2>&1; }
-
-# No iptables rules and no forwarding: containers reach the host's bridge
-# address and nothing beyond. Their resolver is their own loopback, where
-# nothing answers, so a name fails at once, as on this host offline,
-# instead of waiting out a resolver they cannot reach.
-start_dockerd() {
-    mkdir -p "$STATE/docker" "$STATE/exec"
-    dockerd --data-root "$STATE/docker" --exec-root "$STATE/exec" --host "$DOCKER_HOST" \
-        --pidfile "$STATE/dockerd.pid" --iptables=false --ip-forward=false --ip-masq=false \
-        --dns 127.0.0.1 \
-        >"$STATE/dockerd.log" 2>&1 &
-    echo $! >"$STATE/dockerd.pidof"
-    wait_until "$(state dockerd.pidof)" 100 0.1 docker_answers && return 0
-    log "dockerd did not start:"
-    tail -20 "$STATE/dockerd.log" >&2
-    return 1
-}
-
-# The image SAM builds its emulator image FROM. The real one when it can
-# be pulled; otherwise busybox (SAM's Dockerfile runs `mv` and `chmod`)
-# and the loader and libraries the bootstrap links, from this host.
-ensure_base_image() {
-    local bootstrap=$1
-    docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 && return 0
-    if timeout 20 docker pull --quiet "$BASE_IMAGE" >/dev/null 2>&1; then
-        return 0
-    fi
-    log "no registry for $BASE_IMAGE: importing a local one (busybox and this host's glibc)"
-    local root="$STATE/base-image"
-    rm -rf "$root"
-    mkdir -p "$root"/{bin,tmp,opt,var/task,var/runtime,etc}
-    cp /bin/busybox "$root/bin/busybox"
-    for applet in sh mv chmod cp rm mkdir ls cat env; do ln -s busybox "$root/bin/$applet"; done
-    ldd "$bootstrap" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
-        cp --parents -L "$lib" "$root"
-    done
-    tar -C "$root" -c . | docker import \
-        -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/opt/bin' -c 'ENV LAMBDA_TASK_ROOT=/var/task' \
-        -c 'ENV LAMBDA_RUNTIME_DIR=/var/runtime' -c 'WORKDIR /var/task' - "$BASE_IMAGE" >/dev/null
-}
-
 # Every function once: one cargo-lambda build of both packages (their
 # binaries link in parallel), so that sam build's per-function builds find
 # them fresh. SAM_LOCAL_BUILD=release keeps the release profile as it is
@@ -130,26 +88,6 @@ build_functions() {
         tail -30 "$STATE/build.log" >&2
         return 1
     }
-}
-
-# The bridge's gateway: the host address containers reach.
-# A dockerd that has just created docker0 may report the network without
-# its gateway (seen in a clean-clone run: the address came back empty and
-# the stand-ins were named http://:PORT); docker0's own address is the
-# same one, so ask it too, for up to 5 s.
-bridge_address() {
-    local address
-    for _ in $(seq 1 50); do
-        address=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
-        [ -n "$address" ] || address=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
-        if [ -n "$address" ]; then
-            echo "$address"
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "the bridge network has no gateway address"
-    return 1
 }
 
 # SAM passes only variables a function declares; every one the template's
@@ -206,8 +144,8 @@ start() {
     ensure_tools
     cargo build --quiet -p local-stack
     build_functions
-    start_dockerd
-    ensure_base_image "target/lambda/health/bootstrap"
+    start_dockerd "$STATE"
+    import_lambda_base_image "$BASE_IMAGE" "target/lambda/health/bootstrap" "$STATE/base-image"
     local host
     host=$(bridge_address)
     local dynamodb_port redis_port
@@ -258,28 +196,6 @@ for name, resource in built.items():
 PY
 }
 
-# What each sample must answer, by function: an HTTP status for a route
-# (the samples carry no valid token: 401 where one is needed), a JSON
-# value for a worker.
-expected_answer() {
-    case $1 in
-        health | categories-list | products-list | docs-page | openapi-document) echo 200 ;;
-        auth-register) echo 201 ;;
-        # Invoked after auth-register, whose sample registers its user.
-        auth-login) echo 200 ;;
-        products-get) echo 404 ;;
-        events-publish) echo '{"batchItemFailures": [{"itemIdentifier": "100000000000000000001"}]}' ;;
-        events-record | events-invalidate-cache | webhooks-fanout) echo null ;;
-        orders-expire) echo '{"expired": 0, "lostRaces": 0}' ;;
-        # The sample's signature is a placeholder; the refund's order is
-        # not in the table (nothing owed).
-        payments-webhook) echo 400 ;;
-        payments-refund) echo null ;;
-        webhooks-deliver | search-index) echo '{"batchItemFailures": []}' ;;
-        *) echo 401 ;;
-    esac
-}
-
 # Every function with its sample, on a table of its own (so the samples
 # meet the same state on every run), in the template's order.
 invoke_all() {
@@ -294,7 +210,7 @@ PY
     with_env_file "$STATE/admin-env" TABLE_NAME="$table" target/debug/shop-local create-table >/dev/null
     local failures=0 name binary expected got
     while read -r name binary; do
-        expected=$(expected_answer "$binary")
+        expected=$(expected_sample_answer "$binary")
         "${SAM[@]}" local invoke "$name" --template "$STATE/build/template.yaml" \
             --event "events/$binary.json" --env-vars "$STATE/invoke-env.json" --skip-pull-image \
             --parameter-overrides "Architecture=$ARCH" --container-host 127.0.0.1 \
@@ -317,21 +233,21 @@ print(answer["statusCode"] if isinstance(answer, dict) and "statusCode" in answe
 
 stop() {
     stop_pid "$(state sam.pid)"
-    if [ -S "$STATE/docker.sock" ] && docker version >/dev/null 2>&1; then
-        local containers
-        mapfile -t containers < <(docker ps -aq)
-        [ "${#containers[@]}" -eq 0 ] || docker rm -f "${containers[@]}" >/dev/null 2>&1 || true
-    fi
-    stop_pid "$(state dockerd.pidof)"
+    stop_containers_and_dockerd "$STATE"
     stop_pid "$(state dynamodb.pid)"
     stop_pid "$(state redis.pid)"
     stop_pid "$(state stripe.pid)"
-    rm -f "$STATE"/{sam.pid,dockerd.pidof,dynamodb.pid,redis.pid,stripe.pid,url}
+    rm -f "$STATE"/{sam.pid,dynamodb.pid,redis.pid,stripe.pid,url}
 }
 
 case "${1:-}" in
     start) start ;;
+    build)
+        mkdir -p "$STATE"
+        ensure_tools
+        build_functions
+        ;;
     invoke-all) invoke_all ;;
     stop) stop ;;
-    *) echo "usage: $0 start|invoke-all|stop" >&2; exit 2 ;;
+    *) echo "usage: $0 start|build|invoke-all|stop" >&2; exit 2 ;;
 esac

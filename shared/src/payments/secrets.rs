@@ -51,7 +51,7 @@ async fn fetch(arn: &str) -> Result<String, String> {
         .http_client(crate::store::dynamodb::https_client())
         .region(region)
         .credentials_provider(credentials);
-    config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok().filter(|v| !v.is_empty()));
+    config.set_endpoint_url(crate::store::dynamodb::endpoint_url("AWS_ENDPOINT_URL_SECRETS_MANAGER"));
     let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
     let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| format!("{e:?}"))?;
     output.secret_string().map(str::to_owned).ok_or_else(|| "the secret has no string value".into())

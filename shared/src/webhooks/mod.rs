@@ -32,7 +32,7 @@ pub mod target;
 pub use delivery::{AttemptState, Deliverer, DeliveryAttempt, Job, Next, RetrySchedule, attempts_by_state};
 pub use queue::{DeliveryQueue, FanOut, LocalQueue, QueueError};
 pub use subscription::{EventFilter, Webhook, WebhookSecret};
-pub use target::TargetPolicy;
+pub use target::{Network, TargetPolicy};
 
 /// Subscriptions a deployment keeps at most: every event is matched
 /// against all of them.

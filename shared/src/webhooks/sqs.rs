@@ -37,7 +37,7 @@ impl SqsQueue {
             .http_client(https_client())
             .region(region)
             .credentials_provider(credentials);
-        config.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_SQS").ok().filter(|v| !v.is_empty()));
+        config.set_endpoint_url(crate::store::dynamodb::endpoint_url("AWS_ENDPOINT_URL_SQS"));
         Ok(SqsQueue {
             client: Client::from_conf(config.build()),
             queue_url: variable("WEBHOOK_QUEUE_URL")?,

@@ -9,6 +9,10 @@
 //!
 //! `WEBHOOK_ALLOW_INSECURE_URLS=true` (local development and tests only)
 //! also allows `http://` and loopback addresses; never private ranges.
+//! `WEBHOOK_ALLOWED_NETWORK` names one range (CIDR) of the operator's own
+//! network whose addresses are allowed although they are not public: a
+//! receiver inside the same VPC, or, in a LocalStack deployment, the Docker
+//! bridge through which functions reach a receiver on the host.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +32,51 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct TargetPolicy {
     /// `http://` and loopback allowed (local development and tests).
     pub allow_insecure: bool,
+    /// Addresses allowed though not public (`WEBHOOK_ALLOWED_NETWORK`).
+    pub allowed_network: Option<Network>,
+}
+
+/// A range of addresses, `address/prefix` (an address alone is itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Parses `10.1.0.0/16`, `fd00::/8` or an address alone.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| format!("`{address}` is not an IP address"))?;
+        let bits = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(prefix) => match prefix.parse::<u8>() {
+                Ok(prefix) if prefix <= bits => prefix,
+                _ => return Err(format!("`/{prefix}` is not a prefix length of 0-{bits}")),
+            },
+        };
+        Ok(Network { address, prefix })
+    }
+
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as
+    /// its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (network, candidate, bits) = match (self.address, ip) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => (u32::from(network) as u128, u32::from(ip) as u128, 32),
+            (IpAddr::V6(network), IpAddr::V6(ip)) => (u128::from(network), u128::from(ip), 128),
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        host_bits == bits || (network >> host_bits) == (candidate >> host_bits)
+    }
 }
 
 impl TargetPolicy {
@@ -93,6 +142,9 @@ impl TargetPolicy {
 
     /// Whether a delivery may connect to `ip`.
     pub fn check_address(&self, ip: IpAddr) -> Result<(), String> {
+        if self.allowed_network.is_some_and(|network| network.contains(ip)) {
+            return Ok(());
+        }
         match classify(ip) {
             None => Ok(()),
             Some("loopback") if self.allow_insecure => Ok(()),
@@ -180,8 +232,29 @@ impl PublicOnlyResolver {
 mod tests {
     use super::*;
 
-    const STRICT: TargetPolicy = TargetPolicy { allow_insecure: false };
-    const INSECURE: TargetPolicy = TargetPolicy { allow_insecure: true };
+    const STRICT: TargetPolicy = TargetPolicy { allow_insecure: false, allowed_network: None };
+    const INSECURE: TargetPolicy = TargetPolicy { allow_insecure: true, allowed_network: None };
+
+    #[test]
+    fn an_allowed_network_opens_its_own_addresses_and_no_others() {
+        let bridge = TargetPolicy { allowed_network: Some(Network::parse("172.17.0.1").unwrap()), ..INSECURE };
+        assert!(bridge.check_url("http://172.17.0.1:8080/hook").is_ok());
+        assert!(bridge.check_url("http://172.17.0.2/").is_err());
+        assert!(bridge.check_url("http://10.0.0.1/").is_err());
+        let vpc = TargetPolicy { allowed_network: Some(Network::parse("10.1.0.0/16").unwrap()), ..STRICT };
+        assert!(vpc.check_url("https://10.1.200.7/hook").is_ok());
+        assert!(vpc.check_address("::ffff:10.1.0.9".parse().unwrap()).is_ok());
+        assert!(vpc.check_url("https://10.2.0.1/").is_err());
+        assert!(vpc.check_url("http://10.1.0.1/").is_err(), "the network does not allow http://");
+        assert!(vpc.check_url("https://169.254.169.254/").is_err());
+        let v6 = Network::parse("fd00:1::/32").unwrap();
+        assert!(v6.contains("fd00:1:ffff::1".parse().unwrap()));
+        assert!(!v6.contains("fd00:2::1".parse().unwrap()));
+        assert!(Network::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "fd00::/129", "10.0.0/8", "host.example.com", "10.0.0.0/x"] {
+            assert!(Network::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn only_https_to_public_addresses_passes_the_strict_policy() {

@@ -211,6 +211,15 @@ pub async fn shared_config(config: &Config) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// The endpoint a service's client is pointed at, as the AWS SDKs choose
+/// it: the service's own variable (`AWS_ENDPOINT_URL_SQS`...), else
+/// `AWS_ENDPOINT_URL` (what LocalStack gives every function), else none
+/// (AWS's). An empty value counts as unset: the template declares the
+/// service variables empty so that `sam local` may fill them in.
+pub fn endpoint_url(service_variable: &str) -> Option<String> {
+    env(service_variable).or_else(|| env("AWS_ENDPOINT_URL"))
+}
+
 /// What Lambda provides: region and credentials in environment variables
 /// (fixed local ones when there are none, as under a local emulator).
 pub fn lambda_environment() -> (Region, Credentials) {
