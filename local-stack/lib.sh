@@ -57,14 +57,14 @@ ensure_dynamodb_local() {
 }
 
 # report_free_disk: logs the free space where the build goes, and warns when
-# it is short of what a clean test run takes (about 8 GiB: the debug target,
-# one release Lambda build, the Python venv, DynamoDB Local).
+# it is short of what a clean test run takes (about 10 GiB: the debug
+# target, one release Lambda build, the Python venvs, Docker's data).
 report_free_disk() {
     local free_kib
     free_kib=$(df -Pk "$REPO_DIR" | awk 'NR == 2 { print $4 }')
     log "free disk space at $REPO_DIR: $((free_kib / 1024 / 1024)) GiB"
-    if [ "$free_kib" -lt $((8 * 1024 * 1024)) ]; then
-        log "warning: under 8 GiB free; a clean test run may fail for lack of space"
+    if [ "$free_kib" -lt $((11 * 1024 * 1024)) ]; then
+        log "warning: under 11 GiB free; a clean test run may fail for lack of space"
     fi
 }
 

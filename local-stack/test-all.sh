@@ -60,13 +60,17 @@ trap cleanup EXIT
 
 report_free_disk
 
+# Each step's start, with the time since the run began: what the docs'
+# per-step figures are read from.
+step() { log "[$((SECONDS / 60)) min $((SECONDS % 60)) s] $*"; }
+
 # A one-shot run (CI, a clean clone) gains nothing from incremental
 # compilation data, which would roughly double the debug target's size.
 if [ "${CI:-}" = "true" ]; then
     export CARGO_INCREMENTAL=0
 fi
 
-log "0/8 house habits: cargo fmt, clippy, shellcheck, ruff; promtool on the monitoring rules"
+step "0/8 house habits: cargo fmt, clippy, shellcheck, ruff; promtool on the monitoring rules"
 local-stack/lint.sh
 local-stack/monitoring.sh check
 
@@ -105,10 +109,10 @@ if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cfn-lint" ] || ! [ -x "$VENV/bi
 fi
 export SHOP_TEST_PYTHON="$VENV/bin/python"
 
-log "1/8 workspace tests (embedded backend; contract suites against every adapter)"
+step "1/8 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "2/8 black-box API tests against DynamoDB Local + Redis"
+step "2/8 black-box API tests against DynamoDB Local + Redis"
 # On a fresh DynamoDB Local: step 1's tables (every product with its search
 # entries, every write with its stream record) stay in its one SQLite
 # database and slow every later call, until the racing-buyers tests' calls
@@ -121,21 +125,21 @@ export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "3/8 fault tests: stand-ins frozen, killed and restarted under load"
+step "3/8 fault tests: stand-ins frozen, killed and restarted under load"
 # One scenario at a time: they measure latencies, and each starts its own
 # stand-ins (through lib.sh) and stops them by PID.
 cargo test --workspace --test faults -- --test-threads 1 --nocapture 2>&1 | tee -a "$WORK_DIR/tests.log"
 
-log "4/8 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
+step "4/8 template.yaml: sam validate --lint, cfn-lint with the serverless rules"
 SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --region us-east-1
 "$VENV/bin/cfn-lint" -t template.yaml -a cfn_lint_serverless.rules
 
-log "5/8 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
+step "5/8 schemathesis: generated requests against shop-local, embedded and DynamoDB Local + Redis"
 fuzz_api "$VENV" 60
 fuzz_api "$VENV" 60 STORE=dynamodb AWS_ENDPOINT_URL_DYNAMODB="$SHOP_TEST_DYNAMODB_URL" \
     TABLE_NAME="shop-fuzz-$RANDOM" CACHE_URL="$SHOP_TEST_REDIS_URL" CACHE_KEY_PREFIX="fuzz-$RANDOM"
 
-log "6/8 what a person sees: /metrics through prometheus_client, /docs and the monitoring dashboard in headless Chromium"
+step "6/8 what a person sees: /metrics through prometheus_client, /docs and the monitoring dashboard in headless Chromium"
 CHECK_PORT=$(free_port)
 mkdir -p "$WORK_DIR/checks"
 SHOP_PID=$(start_shop_local "$REPO_DIR/target/debug/shop-local" "$CHECK_PORT" "$WORK_DIR/checks" \
@@ -162,7 +166,7 @@ MONITORING_STARTED=""
 stop_pid "$SHOP_PID"
 SHOP_PID=""
 
-log "7/8 the Lambda functions behind sam local: start-api (journey, rate limits, schemathesis), invoke of each"
+step "7/8 the Lambda functions behind sam local: start-api (journey, rate limits, schemathesis), invoke of each"
 # Built once (cargo-lambda, release); one warm container per function.
 SAM_RATE_LIMIT_MAX=1000000
 SAM_LOCAL_STARTED=1
@@ -183,7 +187,7 @@ local-stack/sam-local.sh invoke-all | tee "$WORK_DIR/invoke.log"
 local-stack/sam-local.sh stop
 SAM_LOCAL_STARTED=""
 
-log "8/8 template.yaml on LocalStack: stream, bus, queue and schedule triggers"
+step "8/8 template.yaml on LocalStack: stream, bus, queue and schedule triggers"
 # After sam local: each dockerd makes the docker0 bridge. The functions
 # are step 7's build; a 20 s reservation and a 2 s webhook retry delay
 # keep the bounded waits short.
@@ -203,5 +207,5 @@ LOCALSTACK_STARTED=""
 summary=$(awk '/^test result:/ { passed += $4; failed += $6 }
     /^(prometheus_exposition|docs_page|dashboard_page): [0-9]+ passed/ { passed += $2; failed += $4 }
     END { printf "%d passed, %d failed", passed, failed }' "$WORK_DIR/tests.log" "$WORK_DIR/checks.log")
-log "all tests passed"
+step "all tests passed"
 echo "all: $summary"
