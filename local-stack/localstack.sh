@@ -130,6 +130,9 @@ place_libraries() {
     cp target/lambda/lambda-init/bootstrap "$init_dir/init"
 }
 
+# boto3 on the deployed stack (local-stack/localstack/stack.py).
+stack_py() { "$SAM_VENV/bin/python" "$STACK_DIR/localstack/stack.py" "$@"; }
+
 # The AWS CLI's view of LocalStack, for SAM and boto3: its loopback
 # endpoint, and S3 by path (bucket host names resolve nowhere offline).
 aws_environment() {
@@ -153,18 +156,7 @@ deploy() {
     [ -z "${WEBHOOK_RETRY_SCHEDULE_SECONDS:-}" ] \
         || parameters+=("WebhookRetryScheduleSeconds=$WEBHOOK_RETRY_SCHEDULE_SECONDS")
     # A stack that failed to create cannot be updated: delete it first.
-    "$SAM_VENV/bin/python" - "$STACK" <<'PY'
-import sys
-import boto3
-cloudformation = boto3.client("cloudformation")
-try:
-    status = cloudformation.describe_stacks(StackName=sys.argv[1])["Stacks"][0]["StackStatus"]
-except cloudformation.exceptions.ClientError:
-    status = None
-if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED"):
-    cloudformation.delete_stack(StackName=sys.argv[1])
-    cloudformation.get_waiter("stack_delete_complete").wait(StackName=sys.argv[1])
-PY
+    stack_py clear-failed "$STACK"
     local started=$SECONDS
     log "sam deploy of template.yaml as stack $STACK (47 functions)"
     "$SAM_VENV/bin/sam" deploy --template-file "$REPO_DIR/.sam-local/build/template.yaml" --stack-name "$STACK" \
@@ -177,30 +169,7 @@ PY
     log "deployed in $((SECONDS - started)) s; outputs:"
     # The outputs, every resource's physical id by logical id, and each
     # function's name by its binary (what the tests invoke).
-    "$SAM_VENV/bin/python" - "$STACK" "$STATE" <<'PY' >&2
-import json, sys
-import boto3
-from samcli.yamlhelper import yaml_parse
-stack_name, state = sys.argv[1], sys.argv[2]
-cloudformation = boto3.client("cloudformation")
-stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-json.dump(outputs, open(f"{state}/outputs.json", "w"), indent=2)
-resources = {}
-for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-    for resource in page["StackResourceSummaries"]:
-        resources[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
-json.dump(resources, open(f"{state}/resources.json", "w"), indent=2)
-template = yaml_parse(open("template.yaml").read())["Resources"]
-functions = {
-    definition["Metadata"]["BuildProperties"]["Binary"]: resources[name]
-    for name, definition in template.items()
-    if definition["Type"] == "AWS::Serverless::Function" and name in resources
-}
-json.dump(functions, open(f"{state}/functions.json", "w"), indent=2)
-for key, value in outputs.items():
-    print(f"  {key}: {value}")
-PY
+    stack_py describe "$STACK" "$STATE" >&2
     local table
     table=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["TableName"])' "$STATE/outputs.json")
     cat >"$STATE/admin-env" <<ENV
@@ -262,27 +231,7 @@ invoke_all() {
             printf '  FAIL %-24s expected %s, got %s\n' "$binary" "$expected" "$got"
             failures=$((failures + 1))
         fi
-    done < <("$SAM_VENV/bin/python" - "$STATE/functions.json" <<'PY'
-import json, sys
-import boto3
-from samcli.yamlhelper import yaml_parse
-functions = json.load(open(sys.argv[1]))
-template = yaml_parse(open("template.yaml").read())["Resources"]
-binaries = [r["Metadata"]["BuildProperties"]["Binary"] for r in template.values() if r["Type"] == "AWS::Serverless::Function"]
-client = boto3.client("lambda")
-for binary in binaries:
-    answer = client.invoke(FunctionName=functions[binary], Payload=open(f"events/{binary}.json", "rb").read())
-    payload = answer["Payload"].read()
-    try:
-        value = json.loads(payload)
-        got = value["statusCode"] if isinstance(value, dict) and "statusCode" in value else json.dumps(value)
-    except ValueError:
-        got = "no answer"
-    if "FunctionError" in answer:
-        got = f"error {payload[:200]!r}"
-    print(f"{binary}\t{got}", flush=True)
-PY
-)
+    done < <(stack_py invoke-all "$STATE/functions.json")
     [ "$failures" -eq 0 ] || { log "$failures functions answered other than expected"; return 1; }
 }
 
