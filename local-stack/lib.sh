@@ -327,6 +327,21 @@ expected_sample_answer() {
 # --- Docker, for the Lambda emulators (sam-local.sh, localstack.sh): a
 # dockerd of the script's own, reached through DOCKER_HOST.
 
+# ensure_lambda_emulator_tools VENV: what both emulators need (Docker,
+# busybox for the imported base image, the stand-ins, and SAM CLI with
+# cargo-lambda in VENV).
+ensure_lambda_emulator_tools() {
+    local venv=$1
+    command -v dockerd >/dev/null || apt_install docker.io
+    [ -x /bin/busybox ] || apt_install busybox-static
+    ensure_redis
+    ensure_dynamodb_local
+    if ! [ -x "$venv/bin/sam" ] || ! [ -x "$venv/bin/cargo-lambda" ]; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir aws-sam-cli cargo-lambda
+    fi
+}
+
 # Whether the dockerd at DOCKER_HOST answers.
 docker_answers() { docker version >/dev/null 2>&1; }
 

@@ -82,20 +82,13 @@ python_313() {
 }
 
 ensure_tools() {
-    command -v dockerd >/dev/null || apt_install docker.io
-    [ -x /bin/busybox ] || apt_install busybox-static
-    ensure_redis
-    ensure_dynamodb_local
+    ensure_lambda_emulator_tools "$SAM_VENV"
     command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
     command -v npm >/dev/null || apt_install nodejs npm
     if ! [ -x "$LOCALSTACK_VENV/bin/python" ] || ! "$LOCALSTACK_VENV/bin/python" -c 'import localstack' 2>/dev/null; then
         log "installing localstack-core into $LOCALSTACK_VENV"
         "$(python_313)" -m venv "$LOCALSTACK_VENV"
         "$LOCALSTACK_VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir "${LOCALSTACK_PACKAGES[@]}"
-    fi
-    if ! [ -x "$SAM_VENV/bin/sam" ] || ! [ -x "$SAM_VENV/bin/cargo-lambda" ]; then
-        python3 -m venv "$SAM_VENV"
-        "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir aws-sam-cli cargo-lambda
     fi
 }
 

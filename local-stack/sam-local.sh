@@ -55,16 +55,7 @@ BASE_IMAGE="$BASE_IMAGE_REPO:al2023-$ARCH"
 
 state() { cat "$STATE/$1" 2>/dev/null || true; }
 
-ensure_tools() {
-    command -v dockerd >/dev/null || apt_install docker.io
-    [ -x /bin/busybox ] || apt_install busybox-static
-    ensure_redis
-    ensure_dynamodb_local
-    if ! [ -x "$VENV/bin/sam" ] || ! [ -x "$VENV/bin/cargo-lambda" ]; then
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir aws-sam-cli cargo-lambda
-    fi
-}
+ensure_tools() { ensure_lambda_emulator_tools "$VENV"; }
 
 # Every function once: one cargo-lambda build of both packages (their
 # binaries link in parallel), so that sam build's per-function builds find
