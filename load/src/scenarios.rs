@@ -237,7 +237,8 @@ async fn signed_in(
 /// Browses a listing, puts 1 to 4 products in the cart (1 to 3 units
 /// each), takes the last one out again one time in four, reads the cart,
 /// checks out, and pays when the shop takes payments; one time in ten it
-/// empties the cart instead (an abandoned cart).
+/// empties the cart instead (an abandoned cart), and one order in ten is
+/// cancelled after checkout (and payment: a refund follows).
 async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let Some(token) = user.get_session_data::<Shopper>().map(|shopper| shopper.token.clone()) else {
         // The sign-up failed (a 503 under overload): try again rather than
@@ -247,12 +248,12 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     let request =
         GooseRequest::builder().path(*pick(LISTINGS)).name("shopping: browse").expect_status_code(200).build();
     send(user, request).await?;
-    let (chosen, remove_one, abandon) = {
+    let (chosen, remove_one, abandon, cancel) = {
         let mut rng = rand::rng();
         // Distinct products, so removing one never empties the cart.
         let count = rng.random_range(1..=4);
         let chosen: Vec<String> = fixtures().products.choose_multiple(&mut rng, count).cloned().collect();
-        (chosen, rng.random_range(0..4) == 0, rng.random_range(0..10) == 0)
+        (chosen, rng.random_range(0..4) == 0, rng.random_range(0..10) == 0, rng.random_range(0..10) == 0)
     };
     for product in &chosen {
         let (path, line) =
@@ -273,10 +274,16 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     // A shop taking payments answers the order's PaymentIntent: pay it
     // server-side with Stripe's test card (the confirm, the webhook and the
     // order's confirmation follow at the shop).
-    if let Some(order) = order.filter(|order| order["payment"].is_object()) {
-        let path = format!("/api/orders/{}/payment", order["id"].as_str().unwrap_or_default());
+    let Some(order) = order else { return Ok(()) };
+    let id = order["id"].as_str().unwrap_or_default();
+    if order["payment"].is_object() {
+        let path = format!("/api/orders/{id}/payment");
         let card = json!({ "paymentMethod": "pm_card_visa" });
         signed_in(user, (GooseMethod::Post, &path, Some(card)), &token, ("shopping: pay", 200)).await?;
+    }
+    if cancel {
+        let (path, body) = (format!("/api/orders/{id}/status"), json!({ "status": "cancelled" }));
+        signed_in(user, (GooseMethod::Put, &path, Some(body)), &token, ("shopping: cancel", 200)).await?;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use crate::http::{CursorCodec, RequestMeta, apply_standard_headers, bearer_token
 use crate::metrics::{self, Metric, RequestObserver};
 use crate::payments::Payments;
 use crate::rate_limit::{LoginThrottle, RateDecision, RateLimiter};
-use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, StoreGate, deadline};
+use crate::resilience::{CircuitBreaker, GuardedCache, GuardedStore, KeyQueues, StoreGate, deadline};
 use crate::routes::Route;
 use crate::store::{self, Store, StoreError};
 
@@ -81,6 +81,8 @@ pub struct App {
     pub login_throttle: LoginThrottle,
     /// Stripe, with `PAYMENT_PROVIDER=stripe` and its keys.
     pub payments: Option<Payments>,
+    /// Orders of one product, a few at a time (see [`KeyQueues`]).
+    pub order_queues: KeyQueues,
     /// Sees each request's outcome (`shop-local`'s `/metrics`).
     observer: Option<Arc<dyn RequestObserver>>,
     rate_limiter: RateLimiter,
@@ -143,6 +145,7 @@ impl App {
             ),
             breakers,
             payments,
+            order_queues: KeyQueues::default(),
             observer: None,
             config,
             store,

@@ -182,6 +182,11 @@ pub struct Config {
     /// `WriteCapacityUnits` metrics): what `load/lambda-cost.sh` prices.
     /// Off by default.
     pub dynamodb_consumed_capacity: bool,
+    /// `DYNAMODB_PARTITION_REPORT=<file>`: every successful DynamoDB write
+    /// is charged to the partitions it lands in (table and index keys), and
+    /// the heat summary is written to the file about once a second (what
+    /// `load/partition-heat.sh` reads). Unset by default.
+    pub dynamodb_partition_report: Option<std::path::PathBuf>,
     /// Who takes payments (`PAYMENT_PROVIDER`: `none`, the default, or
     /// `stripe`).
     pub payment_provider: PaymentProvider,
@@ -359,6 +364,7 @@ impl Config {
                     return Err(invalid("DYNAMODB_CONSUMED_CAPACITY", format!("`{other}` is not `on` or `off`")));
                 }
             },
+            dynamodb_partition_report: var("DYNAMODB_PARTITION_REPORT").map(std::path::PathBuf::from),
             payment_provider,
             stripe,
             currency,

@@ -58,6 +58,10 @@ pub enum ApiError {
     /// 429: the client IP is over its rate limit for this window.
     #[error("too many requests")]
     TooManyRequests { retry_after: Duration },
+    /// 429: what the request writes is too busy right now (one product's
+    /// stock under a rush); the store is fine, the request worth a retry.
+    #[error("too busy right now: try again shortly")]
+    Busy { retry_after: Duration },
     /// 503: a dependency the request needs is down, or the request ran out
     /// of time. The cause is logged only; `Retry-After` says when to retry.
     #[error("service temporarily unavailable")]
@@ -91,7 +95,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -119,7 +123,9 @@ impl ApiError {
         }
         let mut builder = Response::builder().status(status).header("content-type", "application/json");
         match self {
-            ApiError::TooManyRequests { retry_after } | ApiError::Unavailable { retry_after, .. } => {
+            ApiError::TooManyRequests { retry_after }
+            | ApiError::Busy { retry_after }
+            | ApiError::Unavailable { retry_after, .. } => {
                 builder = builder.header("retry-after", whole_seconds(*retry_after).to_string());
             }
             ApiError::MethodNotAllowed { allowed } => {
@@ -140,6 +146,12 @@ fn whole_seconds(duration: Duration) -> u64 {
 
 impl ApiError {
     /// A 503 for a dependency that failed now: worth a retry in a second.
+    /// The 429 of a request that found what it writes too busy (a rush on
+    /// one product): retry after a second.
+    pub fn busy() -> Self {
+        ApiError::Busy { retry_after: CONTENDED_RETRY_AFTER }
+    }
+
     pub fn unavailable(cause: impl Into<String>) -> Self {
         ApiError::Unavailable { cause: cause.into(), retry_after: Duration::from_secs(1) }
     }
@@ -151,10 +163,14 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
+/// How soon a request refused on a busy key may retry.
+const CONTENDED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(cause) => ApiError::unavailable(cause),
+            StoreError::Contended(_) => ApiError::busy(),
             StoreError::BreakerOpen(retry_after) => {
                 ApiError::Unavailable { cause: "store circuit breaker open".into(), retry_after }
             }

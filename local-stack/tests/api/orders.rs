@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{expect_error, expect_status, shop_with, stock};
+use crate::helpers::{expect_error, expect_status, shop_with, shop_with_env, stock};
 
 fn lines(lines: &[(&str, u64)]) -> Value {
     json!({ "items": lines.iter().map(|(id, q)| json!({"productId": id, "quantity": q})).collect::<Vec<_>>() })
@@ -236,6 +236,44 @@ async fn fifty_buyers_racing_for_ten_units_never_oversell() {
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 40, "{statuses:?}");
     assert_eq!(stock(&app, &ids[0]).await, 0);
+}
+
+/// The rush the store's breaker once failed (issue 29): 200 buyers at once
+/// for 40 units of one product. Orders of one product queue in the
+/// process, and a buyer who reads the stock short gets the 409 without a
+/// transaction, so the hot product stays its own problem: exactly 40 win,
+/// every other buyer gets a 409 (no 429, no 5xx), the breaker stays
+/// closed, and another product's page answers all along.
+#[tokio::test]
+async fn two_hundred_buyers_for_forty_units_get_forty_orders_and_409s_while_other_reads_answer() {
+    let unlimited = [("RATE_LIMIT_MAX", "1000000")];
+    let (app, _, ids) = shop_with_env(&unlimited, &[("Flash", 25.0, 40), ("Everyday", 5.0, 100)]).await;
+    let signups = (0..20).map(|_| app.signed_up_customer());
+    let customers: Vec<String> = futures::future::join_all(signups).await.into_iter().map(|(token, _)| token).collect();
+    let body = lines(&[(&ids[0], 1)]);
+    // Twenty customers, ten orders each, all at once.
+    let attempts = (0..200).map(|n| app.place_order(&customers[n % 20], body.clone()));
+    let rush = futures::future::join_all(attempts);
+    let reads = async {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            statuses.push(app.get_product(&ids[1]).await.status().as_u16());
+        }
+        statuses
+    };
+    let (answers, reads) = tokio::join!(rush, reads);
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 40, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 160, "{statuses:?}");
+    assert!(reads.iter().all(|s| *s == 200), "the other product's page: {reads:?}");
+    assert_eq!(stock(&app, &ids[0]).await, 0);
+    let health = expect_status(app.health().await, StatusCode::OK).await;
+    assert_eq!(health["breakers"]["store"], "closed", "{health}");
+    // A cancellation clears the sold-out answer at once.
+    let orders = expect_status(app.orders(&customers[0], "").await, StatusCode::OK).await;
+    let mine = orders["items"][0]["id"].as_str().unwrap().to_owned();
+    expect_status(app.set_order_status(&customers[0], &mine, "cancelled").await, StatusCode::OK).await;
+    expect_status(app.place_order(&customers[1], body).await, StatusCode::CREATED).await;
 }
 
 /// A small deterministic generator, so a failing run can be replayed.

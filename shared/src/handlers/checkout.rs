@@ -58,6 +58,11 @@ async fn check_out(
     if cart.is_empty() {
         return Err(ApiError::Unprocessable("the cart is empty: add products before checking out".into()));
     }
+    // A place in each product's queue before reading its stock (see
+    // `crate::resilience::key_queue`); a short line is refused from the
+    // read, without a transaction.
+    let _queued =
+        app.order_queues.hold(cart.lines.iter().map(|line| line.product_id)).await.map_err(|_| ApiError::busy())?;
     let products = products_of(app, &cart, None).await?;
     let order = order_of(&cart, &products)?;
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;

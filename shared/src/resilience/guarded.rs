@@ -94,8 +94,9 @@ impl GuardedStore {
                 STORE_UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
                 Err(err)
             }
-            Ok(Err(err @ StoreError::Internal(_))) => {
-                // The store answered: not a reason to open the breaker.
+            Ok(Err(err @ (StoreError::Internal(_) | StoreError::Contended(_)))) => {
+                // The store answered (an error, or one key too busy): not a
+                // reason to open the breaker for every other key.
                 permit.succeeded();
                 STORE_INTERNAL.fetch_add(1, Ordering::Relaxed);
                 Err(err)

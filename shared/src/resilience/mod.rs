@@ -8,12 +8,16 @@
 //!   the handlers ever see.
 //! - [`StoreGate`]: a read's store calls held until its rate-limit
 //!   decision, which runs beside the read's first cache lookup.
+//! - [`key_queue`]: orders of one product queued in the process, so that a
+//!   hot product stays a problem of that product, not of the store.
 
 pub mod breaker;
 pub mod deadline;
 mod gate;
 pub mod guarded;
+pub mod key_queue;
 
 pub use breaker::{BreakerSettings, BreakerState, CircuitBreaker};
 pub use gate::StoreGate;
 pub use guarded::{GuardedCache, GuardedStore, StoreFailures, store_failures};
+pub use key_queue::KeyQueues;

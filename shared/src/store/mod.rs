@@ -47,6 +47,12 @@ pub enum StoreError {
     /// request's time: a 503, worth a retry.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// One key is too busy: its transactions kept conflicting, or its
+    /// partition is throttled (DynamoDB's key-range throttling). The store
+    /// itself answers, so the breaker does not count it: a 429 for that
+    /// request, back-pressure on that key only. Nothing was written.
+    #[error("too busy: {0}")]
+    Contended(String),
     /// The store's circuit breaker is open: no call was made. A 503 whose
     /// `Retry-After` is what is left of the cool-down.
     #[error("store unavailable: circuit breaker open")]

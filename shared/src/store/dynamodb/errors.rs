@@ -1,5 +1,6 @@
 //! The one place where DynamoDB failures become [`StoreError`]s.
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 
@@ -17,14 +18,16 @@ const TRANSIENT_CODES: &[&str] = &[
 
 /// Any operation's failure: unreachable or throttled -> `Unavailable`,
 /// anything else -> `Internal`.
-pub(super) fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+pub(super) fn classify<E>(err: SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             StoreError::Unavailable(format!("dynamodb: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)))
+        }
+        SdkError::ServiceError(service) if is_key_range_throttling(service.raw()) => {
+            StoreError::Contended(format!("dynamodb: {}", service.err().code().unwrap_or("throttled")))
         }
         SdkError::ServiceError(service) if is_transient(service.err().code()) => {
             StoreError::Unavailable(format!("dynamodb: {}", service.err().code().unwrap_or("unknown")))
@@ -32,6 +35,19 @@ where
         _ => StoreError::Internal(format!("dynamodb: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err))),
     }
 }
+
+/// Throttling of one partition key's range (a hot item or index
+/// partition), as DynamoDB names it in the error's throttling reasons
+/// (`TableWriteKeyRangeThroughputExceeded`, `IndexWrite...`): the rest of
+/// the table is fine.
+fn is_key_range_throttling(response: &HttpResponse) -> bool {
+    response
+        .body()
+        .bytes()
+        .is_some_and(|body| body.windows(KEY_RANGE_REASON.len()).any(|window| window == KEY_RANGE_REASON))
+}
+
+const KEY_RANGE_REASON: &[u8] = b"KeyRangeThroughputExceeded";
 
 fn is_transient(code: Option<&str>) -> bool {
     code.is_some_and(|code| TRANSIENT_CODES.contains(&code))
@@ -41,8 +57,8 @@ fn is_transient(code: Option<&str>) -> bool {
 /// the item at position `i` failed, `on_condition(i)` names the domain error;
 /// a cancellation for a concurrent transaction on the same items is
 /// transient; everything else goes through [`classify`].
-pub(super) fn transaction_conflict<R: std::fmt::Debug>(
-    err: SdkError<TransactWriteItemsError, R>,
+pub(super) fn transaction_conflict(
+    err: SdkError<TransactWriteItemsError, HttpResponse>,
     on_condition: impl Fn(usize) -> StoreError,
 ) -> StoreError {
     if let SdkError::ServiceError(service) = &err
@@ -52,8 +68,11 @@ pub(super) fn transaction_conflict<R: std::fmt::Debug>(
         if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
             return on_condition(index);
         }
-        if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
-            return StoreError::Unavailable("dynamodb: transaction conflict".into());
+        // Other transactions on the same items, retried already
+        // (`send_transaction`), or one item's partition throttled: that
+        // key is busy, the store is not down.
+        if reasons.iter().any(|r| matches!(r.code(), Some("TransactionConflict" | "ThrottlingError"))) {
+            return StoreError::Contended("dynamodb: transaction conflict on a busy item".into());
         }
     }
     classify(err)

@@ -32,9 +32,11 @@ mod carts;
 mod catalog;
 mod errors;
 mod event_log;
+pub mod heat;
 mod items;
 mod orders;
 mod paging;
+mod partitions;
 mod search;
 pub mod stream;
 pub mod table;
@@ -86,6 +88,9 @@ impl DynamoStore {
         let mut sdk = sdk_config(config).await;
         if config.dynamodb_consumed_capacity {
             sdk = sdk.interceptor(capacity::RecordConsumedCapacity);
+        }
+        if let Some(path) = &config.dynamodb_partition_report {
+            sdk = sdk.interceptor(partitions::RecordPartitionHeat::new(path.clone()));
         }
         let client = Client::from_conf(sdk.build());
         DynamoStore::from_client(client, &config.table_name)

@@ -151,10 +151,10 @@ impl DynamoStore {
 
 /// What a failed [`DynamoStore::order_writes`] transaction means: the
 /// lines whose stock was short, or a collision no retry would mend.
-pub(super) fn placing_failure<R: std::fmt::Debug>(
+pub(super) fn placing_failure(
     err: aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        R,
+        aws_sdk_dynamodb::config::http::HttpResponse,
     >,
     order: &Order,
 ) -> StoreError {
