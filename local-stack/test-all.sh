@@ -111,6 +111,8 @@ export SHOP_TEST_PYTHON="$VENV/bin/python"
 
 step "1/8 workspace tests (embedded backend; contract suites against every adapter)"
 cargo test --workspace 2>&1 | tee -a "$WORK_DIR/tests.log"
+# The rush of 200 buyers on one product, alone (see its doc comment).
+cargo test --workspace --test api -- --ignored two_hundred_buyers 2>&1 | tee -a "$WORK_DIR/tests.log"
 
 step "2/8 black-box API tests against DynamoDB Local + Redis"
 # On a fresh DynamoDB Local: step 1's tables (every product with its search
@@ -124,6 +126,8 @@ export SHOP_TEST_DYNAMODB_URL="http://127.0.0.1:$DYNAMODB_PORT"
 # Same package selection as step 1, so the same feature set: the test binary
 # built there is reused instead of compiling a second copy of every crate.
 SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api 2>&1 | tee -a "$WORK_DIR/tests.log"
+SHOP_TEST_BACKEND=dynamodb cargo test --workspace --test api -- --ignored two_hundred_buyers 2>&1 \
+    | tee -a "$WORK_DIR/tests.log"
 
 step "3/8 fault tests: stand-ins frozen, killed and restarted under load"
 # One scenario at a time: they measure latencies, and each starts its own

@@ -243,13 +243,21 @@ async fn fifty_buyers_racing_for_ten_units_never_oversell() {
 /// process, and a buyer who reads the stock short gets the 409 without a
 /// transaction, so the hot product stays its own problem: exactly 40 win,
 /// every other buyer gets a 409 (no 429, no 5xx), the breaker stays
-/// closed, and another product's page answers all along.
+/// closed, and another product's page answers all along. Ignored in the
+/// parallel run, where a hundred other servers share DynamoDB Local and
+/// its slowness is the whole machine's, not the hot product's:
+/// `test-all.sh` runs it alone on each backend (`--ignored`).
 #[tokio::test]
+#[ignore = "run alone by local-stack/test-all.sh"]
 async fn two_hundred_buyers_for_forty_units_get_forty_orders_and_409s_while_other_reads_answer() {
     let unlimited = [("RATE_LIMIT_MAX", "1000000")];
     let (app, _, ids) = shop_with_env(&unlimited, &[("Flash", 25.0, 40), ("Everyday", 5.0, 100)]).await;
-    let signups = (0..20).map(|_| app.signed_up_customer());
-    let customers: Vec<String> = futures::future::join_all(signups).await.into_iter().map(|(token, _)| token).collect();
+    // One after another: argon2 in a debug build is slow, and the rush,
+    // not the sign-ups, is under test.
+    let mut customers = Vec::new();
+    for _ in 0..20 {
+        customers.push(app.signed_up_customer().await.0);
+    }
     let body = lines(&[(&ids[0], 1)]);
     // Twenty customers, ten orders each, all at once.
     let attempts = (0..200).map(|n| app.place_order(&customers[n % 20], body.clone()));

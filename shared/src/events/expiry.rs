@@ -53,6 +53,7 @@ pub async fn sweep(app: &App, now: OffsetDateTime, reservation: Duration, max: u
                 Ok(_) => {
                     expired_here += 1;
                     for line in &order.items {
+                        app.order_queues.restocked(line.product_id);
                         invalidate_stock(app, line.product_id).await;
                     }
                 }

@@ -61,9 +61,16 @@ async fn check_out(
     // A place in each product's queue before reading its stock (see
     // `crate::resilience::key_queue`); a short line is refused from the
     // read, without a transaction.
-    let _queued =
-        app.order_queues.hold(cart.lines.iter().map(|line| line.product_id)).await.map_err(|_| ApiError::busy())?;
+    let ids = || cart.lines.iter().map(|line| line.product_id);
+    let _queued = app.order_queues.hold(ids()).await.map_err(|_| ApiError::busy())?;
+    if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
+        let quantity = cart.lines.iter().find(|line| line.product_id == id).map_or(1, |line| line.quantity);
+        return Err(super::orders::sold_out(id, &name, quantity));
+    }
     let products = products_of(app, &cart, None).await?;
+    for product in products.iter().flatten().filter(|product| product.stock == 0) {
+        app.order_queues.sold_out(product.id, product.name.as_str());
+    }
     let order = order_of(&cart, &products)?;
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;
     let completion = ticket.map(|t| (t, body.as_str()));

@@ -79,7 +79,12 @@ async fn place(
 ) -> Result<Response<Body>, ApiError> {
     // A place in each product's queue before reading its stock: a rush on
     // one product waits here, a few at a time, not inside the store.
-    let _queued = app.order_queues.hold(lines.lines().iter().map(|(id, _)| *id)).await.map_err(|_| ApiError::busy())?;
+    let ids = || lines.lines().iter().map(|(id, _)| *id);
+    let _queued = app.order_queues.hold(ids()).await.map_err(|_| ApiError::busy())?;
+    if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
+        let quantity = lines.lines().iter().find(|(line, _)| *line == id).map_or(1, |(_, quantity)| *quantity);
+        return Err(sold_out(id, &name, quantity));
+    }
     let lookups = lines.lines().iter().map(|(id, _)| app.store.product_by_id(*id));
     let products = futures::future::join_all(lookups).await;
     let mut unknown = Map::new();
@@ -90,6 +95,9 @@ async fn place(
             Some(product) => items.push({
                 if product.stock < *quantity {
                     short.push(*id);
+                }
+                if product.stock == 0 {
+                    app.order_queues.sold_out(*id, product.name.as_str());
                 }
                 OrderItem {
                     product_id: *id,
@@ -202,6 +210,14 @@ async fn with_payment(app: &App, order: &Order, body: String) -> String {
 }
 
 /// The 409 of an order some of whose lines are short of stock, naming each.
+/// The 409 of a product this process saw sold out a moment ago (see
+/// [`crate::resilience::key_queue`]): as [`insufficient_stock`] says it.
+pub(super) fn sold_out(id: crate::domain::ProductId, name: &str, quantity: u64) -> ApiError {
+    metrics::count(Metric::OrdersOutOfStock);
+    let details = Map::from_iter([(id.to_string(), Value::String(format!("not enough stock for {quantity}")))]);
+    ApiError::ConflictWith { message: format!("insufficient stock: {name}"), details }
+}
+
 fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
     let mut details = Map::new();
     let mut names = Vec::new();
@@ -299,6 +315,7 @@ pub async fn update_status(app: &App, principal: Principal, request: Request) ->
     if to == OrderStatus::Cancelled {
         metrics::count(Metric::OrdersCancelled);
         for item in &updated.items {
+            app.order_queues.restocked(item.product_id);
             invalidate_stock(app, item.product_id).await;
         }
     }

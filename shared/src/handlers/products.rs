@@ -187,6 +187,7 @@ pub async fn delete(app: &App, request: Request) -> Result<Response<Body>, ApiEr
 
 /// Makes the product's cached page and every cached listing unreachable.
 pub async fn invalidate_product(app: &App, id: ProductId) {
+    app.order_queues.restocked(id);
     app.catalog_cache.invalidate(&product_scope(id)).await;
     app.catalog_cache.invalidate(LIST_SCOPE).await;
 }

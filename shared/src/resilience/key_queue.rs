@@ -9,6 +9,13 @@
 //! answer 409 without a transaction (the sold-out fast path: a strongly
 //! consistent read, so a restock or a cancellation is seen at once).
 //!
+//! Once a product is seen sold out here (its stock read at zero inside
+//! the queue, or its transaction refused for stock), the buyers still
+//! queued behind get their 409 without even that read, for
+//! [`SOLD_OUT_FOR`]: a restock or a cancellation through this process
+//! clears the mark at once ([`KeyQueues::restocked`]), through another
+//! process within that time.
+//!
 //! Products share [`STRIPES`] queues by hash, so memory stays fixed
 //! whatever the catalog; two products sharing one only queue a little
 //! longer. A Lambda instance serves one request at a time, so there the
@@ -16,6 +23,10 @@
 //! from DynamoDB as transaction conflicts or key-range throttling, which
 //! the adapter reports as [`crate::store::StoreError::Contended`] (429,
 //! never counted against the store's breaker).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -25,8 +36,13 @@ use crate::domain::ProductId;
 /// Queues, each shared by the products that hash to it.
 const STRIPES: usize = 256;
 
-/// Orders of one product in flight at once, per process.
-pub const PER_PRODUCT: usize = 4;
+/// Orders of one product in flight at once, per process: one, so that they
+/// never conflict with each other in the store (a conflict is retried,
+/// then a 429).
+pub const PER_PRODUCT: usize = 1;
+
+/// How long a sold-out mark answers for the store.
+pub const SOLD_OUT_FOR: Duration = Duration::from_secs(1);
 
 /// What a request keeps back from its wait in a queue for its read and
 /// its transaction.
@@ -34,11 +50,16 @@ const QUEUE_MARGIN: std::time::Duration = std::time::Duration::from_millis(300);
 
 pub struct KeyQueues {
     stripes: Vec<Semaphore>,
+    /// Products seen sold out: when, and their names (what the 409 says).
+    sold_out: Mutex<HashMap<ProductId, (Instant, String)>>,
 }
 
 impl Default for KeyQueues {
     fn default() -> Self {
-        KeyQueues { stripes: (0..STRIPES).map(|_| Semaphore::new(PER_PRODUCT)).collect() }
+        KeyQueues {
+            stripes: (0..STRIPES).map(|_| Semaphore::new(PER_PRODUCT)).collect(),
+            sold_out: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -64,6 +85,35 @@ impl KeyQueues {
             permits.push(permit.expect("the queues are never closed"));
         }
         Ok(Held { _permits: permits })
+    }
+}
+
+impl KeyQueues {
+    /// Marks `product` (named `name`) sold out: its stock was read at zero.
+    pub fn sold_out(&self, product: ProductId, name: &str) {
+        let mut marks = self.sold_out.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        // Fixed memory: stale marks go whenever the map grows.
+        if marks.len() >= 4 * STRIPES {
+            marks.retain(|_, (at, _)| now.duration_since(*at) < SOLD_OUT_FOR);
+        }
+        marks.insert(product, (now, name.to_owned()));
+    }
+
+    /// The first of `products` seen sold out within [`SOLD_OUT_FOR`], with
+    /// its name.
+    pub fn any_sold_out(&self, products: impl IntoIterator<Item = ProductId>) -> Option<(ProductId, String)> {
+        let marks = self.sold_out.lock().unwrap_or_else(|e| e.into_inner());
+        products.into_iter().find_map(|product| match marks.get(&product) {
+            Some((at, name)) if at.elapsed() < SOLD_OUT_FOR => Some((product, name.clone())),
+            _ => None,
+        })
+    }
+
+    /// `product`'s stock came back (a cancellation, an expiry, an admin's
+    /// change): buyers read it again.
+    pub fn restocked(&self, product: ProductId) {
+        self.sold_out.lock().unwrap_or_else(|e| e.into_inner()).remove(&product);
     }
 }
 
@@ -117,14 +167,26 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), all).await.expect("no deadlock");
     }
 
+    #[test]
+    fn a_sold_out_mark_answers_until_a_restock_or_for_a_second() {
+        let queues = KeyQueues::default();
+        let (a, b) = (ProductId::new(), ProductId::new());
+        assert_eq!(queues.any_sold_out([a, b]), None);
+        queues.sold_out(b, "Flash");
+        assert_eq!(queues.any_sold_out([a, b]), Some((b, "Flash".to_owned())));
+        queues.restocked(b);
+        assert_eq!(queues.any_sold_out([a, b]), None);
+        queues.sold_out.lock().unwrap().insert(a, (Instant::now() - SOLD_OUT_FOR, "Old".into()));
+        assert_eq!(queues.any_sold_out([a]), None, "an old mark asks the store again");
+    }
+
     #[tokio::test]
     async fn a_wait_past_the_requests_deadline_gives_up() {
         let queues = KeyQueues::default();
         let product = ProductId::new();
-        let _full = queues.hold([product]).await.unwrap();
-        let mut others = Vec::new();
-        for _ in 1..PER_PRODUCT {
-            others.push(queues.hold([product]).await.unwrap());
+        let mut full = Vec::new();
+        while full.len() < PER_PRODUCT {
+            full.push(queues.hold([product]).await.unwrap());
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
         let waited = deadline::within(deadline, queues.hold([product])).await;

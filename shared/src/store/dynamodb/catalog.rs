@@ -1,22 +1,28 @@
 //! Categories and products.
 //!
 //! A search reads the search entries (`search`). Any other listing
-//! queries one index (GSI1 newest first, or GSI2 for a category
-//! and price range) with filter expressions for what the index does not
-//! serve, page after page, until it has one product more than the page
-//! needs or the index is exhausted. The cursor is the position of the last
-//! product returned, so no product is skipped or repeated.
+//! queries the listing entries ([`items::listing_item`]) through one index
+//! (GSI1 newest first, or GSI2 for a category and price range) with
+//! filter expressions for what the index does not serve, page after page,
+//! until it has one product more than the page needs or the index is
+//! exhausted. The cursor is the position of the last product returned, so
+//! no product is skipped or repeated. The product item itself is in no
+//! index: orders rewrite it, and its index entries would put every order
+//! line of the shop into one index partition.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use time::OffsetDateTime;
 
 use super::DynamoStore;
-use super::errors::classify;
+use super::errors::{classify, send_transaction, transaction_conflict};
 use super::items::{
     self, CATEGORIES_PARTITION, Item, Key, PRODUCTS_PARTITION, category_from_item, category_partition,
-    category_to_item, n, price_sort_key, product_from_item, product_to_item, s,
+    category_to_item, listing_item, n, price_sort_key, product_from_item, product_to_item, s,
 };
 use super::paging::collect;
 use crate::domain::catalog::MAX_STOCK;
@@ -76,16 +82,17 @@ impl CatalogStore for DynamoStore {
         self.get(Key::category(key)).await?.map(|item| category_from_item(&item)).transpose()
     }
 
+    /// The product and its listing entry, in one transaction.
     async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
-        self.writer
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(product_to_item(product)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
+        let writes = vec![
+            self.put(product_to_item(product), "attribute_not_exists(PK)")?,
+            self.put(listing_item(product), "attribute_not_exists(PK)")?,
+        ];
+        let request = self.writer.transact_write_items().set_transact_items(Some(writes));
+        send_transaction(request)
             .await
             .map(|_| ())
-            .map_err(classify)
+            .map_err(|err| transaction_conflict(err, |_| StoreError::Internal("product id collision".into())))
     }
 
     async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
@@ -109,7 +116,11 @@ impl CatalogStore for DynamoStore {
             .await;
         match result {
             Ok(output) => {
-                product_from_item(output.attributes().ok_or_else(|| StoreError::Internal("no attributes".into()))?)
+                let product = product_from_item(
+                    output.attributes().ok_or_else(|| StoreError::Internal("no attributes".into()))?,
+                )?;
+                self.write_listing(&product).await?;
+                Ok(product)
             }
             Err(err) => match err.as_service_error() {
                 // With the old item returned, the product exists: the stock
@@ -131,22 +142,40 @@ impl CatalogStore for DynamoStore {
         }
     }
 
+    /// The product and its listing entry, in one transaction.
     async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
-        let result = self
-            .writer
-            .delete_item()
+        let delete = |key: Key, condition: &str| {
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key.into_item()))
+                .condition_expression(condition)
+                .build()
+                .map(|delete| TransactWriteItem::builder().delete(delete).build())
+                .map_err(|e| StoreError::Internal(e.to_string()))
+        };
+        // The listing entry becomes a tombstone, in no index, dated now:
+        // the change feed's late copy of an older state cannot bring the
+        // product back into the listings. It expires after the stream's
+        // own retention (a day).
+        let now = OffsetDateTime::now_utc();
+        let mut tombstone = Key::product_listing(id).into_item();
+        tombstone.extend([
+            ("entity".to_owned(), s("productListing")),
+            ("deleted".to_owned(), AttributeValue::Bool(true)),
+            ("listedAt".to_owned(), n(now.unix_timestamp_nanos())),
+            ("expiresAt".to_owned(), n((now + time::Duration::days(2)).unix_timestamp())),
+        ]);
+        let tombstone = Put::builder()
             .table_name(&self.table)
-            .set_key(Some(Key::product(id).into_item()))
-            .condition_expression("attribute_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::NotFound)
-            }
-            Err(err) => Err(classify(err)),
-        }
+            .set_item(Some(tombstone))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let writes = vec![
+            delete(Key::product(id), "attribute_exists(PK)")?,
+            TransactWriteItem::builder().put(tombstone).build(),
+        ];
+        let request = self.writer.transact_write_items().set_transact_items(Some(writes));
+        send_transaction(request).await.map(|_| ()).map_err(|err| transaction_conflict(err, |_| StoreError::NotFound))
     }
 
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
@@ -231,7 +260,10 @@ fn update_expression(update: &ProductUpdate) -> UpdateExpression {
     if update.stock != StockChange::Keep {
         names.insert("#stock".into(), "stock".into());
     }
-    UpdateExpression { set: format!("SET {}", assignments.join(", ")), condition, names, values }
+    // A product item written before listing entries existed carries the
+    // listing indexes' keys itself: its first update takes them off.
+    let set = format!("SET {} REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK", assignments.join(", "));
+    UpdateExpression { set, condition, names, values }
 }
 
 /// How one listing queries the table.
@@ -307,7 +339,7 @@ impl ListingPlan {
                 (*id, [("GSI2PK", category_partition(category)), ("GSI2SK", price_sort_key(*price, *id))])
             }
         };
-        let mut key = Key::product(id).into_item();
+        let mut key = Key::product_listing(id).into_item();
         key.extend(index_keys.into_iter().map(|(name, value)| (name.to_owned(), s(value))));
         key
     }
@@ -325,6 +357,33 @@ impl ListingPlan {
                     id: ProductId::parse(id).ok_or_else(corrupt)?,
                 })
             }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Writes `product`'s listing entry unless a newer state of it is
+    /// listed, or it was deleted since (a tombstone, below): a slower
+    /// writer of an older state changes nothing. After an admin's update,
+    /// and from the change feed when the stock reaches or leaves zero. A
+    /// plain conditional put: a transaction checking the product item
+    /// would conflict with the orders writing it.
+    pub(super) async fn write_listing(&self, product: &Product) -> Result<(), StoreError> {
+        let item = listing_item(product);
+        let listed_at = item.get("listedAt").cloned().unwrap_or_else(|| n(0));
+        let result = self
+            .writer
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(listedAt) OR listedAt <= :listedAt")
+            .expression_attribute_values(":listedAt", listed_at)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(err) => Err(classify(err)),
         }
     }
 }

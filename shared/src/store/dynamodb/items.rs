@@ -41,6 +41,11 @@ impl Key {
         Key { pk: format!("PRODUCT#{id}"), sk: "PRODUCT" }
     }
 
+    /// A product's listing entry (see [`listing_item`]).
+    pub fn product_listing(id: ProductId) -> Self {
+        Key { pk: format!("PRODUCT#{id}"), sk: "LISTING" }
+    }
+
     pub fn order(id: OrderId) -> Self {
         Key { pk: format!("ORDER#{id}"), sk: "ORDER" }
     }
@@ -239,9 +244,11 @@ pub(super) fn category_from_item(item: &Item) -> Result<Category, StoreError> {
 }
 
 /// Every attribute of a product item; also what an update sets (all but
-/// the keys, `createdAt` and `stock`).
+/// the keys, `createdAt` and `stock`). No index key: orders rewrite the
+/// product item (its stock), and an index entry of it would take every
+/// order of the shop into one index partition. Listings read the listing
+/// entries instead ([`listing_item`]).
 pub(super) fn product_attributes(product: &Product) -> Vec<(&'static str, AttributeValue)> {
-    let key = product.category.key();
     vec![
         ("entity", s("product")),
         ("id", s(product.id.to_string())),
@@ -249,16 +256,35 @@ pub(super) fn product_attributes(product: &Product) -> Vec<(&'static str, Attrib
         ("description", s(product.description.as_str())),
         ("price", n(product.price.minor())),
         ("category", s(product.category.as_str())),
-        ("categoryKey", s(key.clone())),
+        ("categoryKey", s(product.category.key())),
         ("stock", n(product.stock)),
         ("searchText", s(product.search_text())),
         ("createdAt", timestamp(product.created_at)),
         ("updatedAt", timestamp(product.updated_at)),
-        ("GSI1PK", s(PRODUCTS_PARTITION)),
-        ("GSI1SK", s(product.id.to_string())),
-        ("GSI2PK", s(category_partition(&key))),
-        ("GSI2SK", s(price_sort_key(product.price.minor(), product.id))),
     ]
+}
+
+/// A product's listing entry: a copy of the product under the listing
+/// indexes (GSI1 `PRODUCTS` newest first, GSI2 the category by price),
+/// written with every catalog change (create, update, delete: in the same
+/// request) and, from the change feed, when the stock reaches or leaves
+/// zero; an order that leaves stock does not write it. So a listing's
+/// stock is availability, as a search entry's is (see `search`).
+/// `listedAt` (the copied state's `updatedAt` in nanoseconds) keeps an
+/// older state from overwriting a newer one.
+pub(super) fn listing_item(product: &Product) -> Item {
+    let key = product.category.key();
+    let mut item = Key::product_listing(product.id).into_item();
+    item.extend(product_attributes(product).into_iter().map(|(name, value)| (name.to_owned(), value)));
+    item.extend([
+        ("entity".to_owned(), s("productListing")),
+        ("listedAt".to_owned(), n(product.updated_at.unix_timestamp_nanos())),
+        ("GSI1PK".to_owned(), s(PRODUCTS_PARTITION)),
+        ("GSI1SK".to_owned(), s(product.id.to_string())),
+        ("GSI2PK".to_owned(), s(category_partition(&key))),
+        ("GSI2SK".to_owned(), s(price_sort_key(product.price.minor(), product.id))),
+    ]);
+    item
 }
 
 pub(super) fn product_to_item(product: &Product) -> Item {
@@ -294,9 +320,17 @@ pub(super) fn event_type_partition(event_type: crate::events::EventType) -> Stri
     format!("EVENTS#{event_type}")
 }
 
-/// GSI2's partition of the orders in one status.
+/// GSI2's partition of the orders in one status, before sharding: see
+/// [`status_shard`].
 pub(super) fn status_orders_partition(status: OrderStatus) -> String {
     format!("ORDERS#STATUS#{}", status.as_str())
+}
+
+/// The shard of GSI2's status partition that order `id` sits in, in any
+/// status (see [`super::shards`]).
+pub(super) fn status_shard(status: OrderStatus, id: OrderId) -> String {
+    use super::shards::{STATUS_SHARDS, shard_of, sharded};
+    sharded(&status_orders_partition(status), shard_of(id.0, STATUS_SHARDS))
 }
 
 /// An order item; `changedBy` (who made its last status change) is set by
@@ -318,7 +352,7 @@ pub(super) fn order_to_item(order: &Order) -> Result<Item, StoreError> {
         ("updatedAt".to_owned(), timestamp(order.updated_at)),
         ("GSI1PK".to_owned(), s(user_orders_partition(order.user_id))),
         ("GSI1SK".to_owned(), s(order.id.to_string())),
-        ("GSI2PK".to_owned(), s(status_orders_partition(order.status))),
+        ("GSI2PK".to_owned(), s(status_shard(order.status, order.id))),
         ("GSI2SK".to_owned(), s(order.id.to_string())),
     ]);
     if let Some(intent) = &order.payment.intent_id {
@@ -387,9 +421,15 @@ mod tests {
             updated_at: now,
         };
         let item = product_to_item(&product);
-        assert_eq!(item["GSI2SK"], AttributeValue::S(format!("000000129999#{}", product.id)));
+        assert!(!item.keys().any(|name| name.starts_with("GSI")), "orders rewrite it: in no index");
         assert_eq!(item["searchText"], AttributeValue::S(" gaming laptop fast light ".into()));
         assert_eq!(product_from_item(&item).unwrap(), product);
+        let listed = listing_item(&product);
+        assert_eq!(listed["SK"], AttributeValue::S("LISTING".into()));
+        assert_eq!(listed["entity"], AttributeValue::S("productListing".into()));
+        assert_eq!(listed["GSI1PK"], AttributeValue::S("PRODUCTS".into()));
+        assert_eq!(listed["GSI2SK"], AttributeValue::S(format!("000000129999#{}", product.id)));
+        assert_eq!(product_from_item(&listed).unwrap(), product);
     }
 
     #[test]
@@ -412,7 +452,8 @@ mod tests {
             updated_at: now,
         };
         let item = order_to_item(&order).unwrap();
-        assert_eq!(item["GSI2PK"], AttributeValue::S("ORDERS#STATUS#confirmed".into()));
+        let shard = super::super::shards::shard_of(order.id.0, super::super::shards::STATUS_SHARDS);
+        assert_eq!(item["GSI2PK"], AttributeValue::S(format!("ORDERS#STATUS#confirmed#{shard:02}")));
         assert_eq!(order_from_item(&item).unwrap(), order);
     }
 

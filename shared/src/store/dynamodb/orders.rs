@@ -15,10 +15,11 @@ use time::OffsetDateTime;
 use super::DynamoStore;
 use super::errors::{classify, send_transaction, transaction_conflict};
 use super::items::{
-    Item, Key, attr_s, attr_u64, n, order_from_item, order_to_item, s, status_orders_partition, timestamp,
-    user_orders_partition,
+    Item, Key, attr_s, attr_u64, n, order_from_item, order_to_item, s, status_orders_partition, status_shard,
+    timestamp, user_orders_partition,
 };
 use super::paging::collect;
+use super::shards::{Fetched, STATUS_SHARDS, every_shard, merge};
 use crate::domain::payment::StockMove;
 use crate::domain::{Order, OrderId, OrderItem, OrderStatus, PaymentStatus, ProductId, UserId};
 use crate::events::Actor;
@@ -278,7 +279,7 @@ impl OrderStore for DynamoStore {
         limit: usize,
         after: Option<OrderId>,
     ) -> Result<OrderPage, StoreError> {
-        self.order_page("GSI2", status_orders_partition(status), None, limit, after).await
+        self.orders_in_shards(status, limit, after).await
     }
 
     async fn update_order(
@@ -370,7 +371,7 @@ impl DynamoStore {
         let mut values = vec![
             (":to", s(next.status.as_str())),
             (":now", timestamp(next.updated_at)),
-            (":statusPartition", s(status_orders_partition(next.status))),
+            (":statusPartition", s(status_shard(next.status, next.id))),
             (":by", s(by.to_stored())),
             (":payment", s(next.payment.status.as_str())),
             (":attempts", n(next.payment.attempts)),
@@ -413,23 +414,66 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// Pending orders placed before `cutoff`, oldest first: GSI2's pending
-    /// partition up to the cutoff's id bound (UUID v7 ids sort by time).
+    /// Pending orders placed before `cutoff`, oldest first: every shard of
+    /// GSI2's pending partition up to the cutoff's id bound (UUID v7 ids
+    /// sort by time), merged.
     async fn pending_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let partitions = every_shard(&status_orders_partition(OrderStatus::Pending), STATUS_SHARDS);
+        let bound = time_ordered_bound(cutoff);
+        let merged = merge(partitions, "GSI2SK", limit, true, |partition, start, count| {
+            self.status_query(partition, ("GSI2SK < :bound", bound.clone()), true, start, count)
+        })
+        .await?;
+        merged.items.iter().map(order_from_item).collect()
+    }
+
+    /// One page of the orders in `status`, newest first, merged from every
+    /// shard of its partition.
+    async fn orders_in_shards(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        after: Option<OrderId>,
+    ) -> Result<OrderPage, StoreError> {
+        let partitions = every_shard(&status_orders_partition(status), STATUS_SHARDS);
+        let bound = match after {
+            Some(after) => ("GSI2SK < :bound", after.to_string()),
+            // Above every id: all of them.
+            None => ("GSI2SK < :bound", "~".to_owned()),
+        };
+        let merged = merge(partitions, "GSI2SK", limit, false, |partition, start, count| {
+            self.status_query(partition, bound.clone(), false, start, count)
+        })
+        .await?;
+        let items: Vec<Order> = merged.items.iter().map(order_from_item).collect::<Result<_, _>>()?;
+        let next = if merged.more { items.last().map(|order| order.id) } else { None };
+        Ok(OrderPage { items, next })
+    }
+
+    /// One query of one shard of a status partition, from `start`.
+    async fn status_query(
+        &self,
+        partition: String,
+        (sort_condition, bound): (&str, String),
+        ascending: bool,
+        start: Option<Item>,
+        count: i32,
+    ) -> Result<Fetched, StoreError> {
         let output = self
             .client
             .query()
             .table_name(&self.table)
             .index_name("GSI2")
-            .key_condition_expression("GSI2PK = :pk AND GSI2SK < :bound")
-            .expression_attribute_values(":pk", s(status_orders_partition(OrderStatus::Pending)))
-            .expression_attribute_values(":bound", s(time_ordered_bound(cutoff)))
-            .scan_index_forward(true)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .key_condition_expression(format!("GSI2PK = :pk AND {sort_condition}"))
+            .expression_attribute_values(":pk", s(partition))
+            .expression_attribute_values(":bound", s(bound))
+            .scan_index_forward(ascending)
+            .set_exclusive_start_key(start)
+            .limit(count)
             .send()
             .await
             .map_err(classify)?;
-        output.items().iter().map(order_from_item).collect()
+        Ok(Fetched { items: output.items.unwrap_or_default(), last_key: output.last_evaluated_key })
     }
 }
 

@@ -1,6 +1,8 @@
 //! `DYNAMODB_PARTITION_REPORT=<file>`: every successful write charged to
 //! the partitions it lands in ([`super::heat`]), and the summary written to
 //! the file about once a second (what `load/partition-heat.sh` reads).
+//! Creating `<file>.restart` restarts the counting (within a second; the
+//! file is removed): a load's setup is left out that way.
 //!
 //! DynamoDB Local enforces no partition limit, so this is how a local run
 //! sees what AWS would throttle. One interceptor on the SDK clients, like
@@ -70,7 +72,12 @@ impl RecordPartitionHeat {
 fn write_report_every_second() {
     let Some(report) = REPORT.get() else { return };
     let mut written = u64::MAX;
+    let restart = report.path.with_extension("restart");
     loop {
+        if std::fs::remove_file(&restart).is_ok() {
+            report.heat.lock().unwrap_or_else(|e| e.into_inner()).restart_counting();
+            report.changes.fetch_add(1, Ordering::Relaxed);
+        }
         let changes = report.changes.load(Ordering::Relaxed);
         if changes != written {
             let summary = report.heat.lock().unwrap_or_else(|e| e.into_inner()).summary(LISTED_PARTITIONS);

@@ -158,8 +158,16 @@ impl DynamoStore {
         }
         let mut work = IndexWork::default();
         let mut writes = Vec::new();
+        let mut listed = Vec::new();
         for (before, after) in spans.values() {
-            work.listings_changed |= changes_listings(before.as_ref(), after.as_ref());
+            let changed = changes_listings(before.as_ref(), after.as_ref());
+            work.listings_changed |= changed;
+            // The listing entry too: a sell-out or a restock is written
+            // only here; a catalog change was written by its request, and
+            // is written again in case that request stopped half-way.
+            if let (true, Some(after)) = (changed, after) {
+                listed.push(after);
+            }
             for write in entry_writes(before.as_ref(), after.as_ref()) {
                 if write.put_request.is_some() {
                     work.puts += 1;
@@ -170,6 +178,9 @@ impl DynamoStore {
             }
         }
         self.write_all(writes).await?;
+        for product in listed {
+            self.write_listing(product).await?;
+        }
         Ok(work)
     }
 
@@ -291,6 +302,9 @@ impl DynamoStore {
             let mut writes = Vec::new();
             for item in output.items() {
                 let product = product_from_item(item)?;
+                if items::attr_s(item, "entity")? == "product" {
+                    self.move_listing_off_product(&product).await?;
+                }
                 writes.extend(entry_writes(None, Some(&product)));
                 wanted.insert(product.id.to_string(), index_keys(&product));
             }
@@ -300,6 +314,27 @@ impl DynamoStore {
                 return Ok(wanted);
             }
         }
+    }
+
+    /// A product item written before listing entries existed, found in the
+    /// listing index: its listing entry is written, and the index keys
+    /// come off the product item, so that its orders stop writing the
+    /// index (what `shop-local reindex` does once after an upgrade).
+    async fn move_listing_off_product(&self, product: &Product) -> Result<(), StoreError> {
+        self.write_listing(product).await?;
+        self.writer
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::Key::product(product.id).into_item()))
+            .update_expression("REMOVE GSI1PK, GSI1SK, GSI2PK, GSI2SK")
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(classify(err)),
+            })
     }
 
     /// Deletes every entry not `wanted` (products or keys that are gone).
