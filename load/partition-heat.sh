@@ -10,7 +10,9 @@
 # second a partition). Every server runs on a free loopback port and is
 # stopped by PID. Prints each key pattern's hottest partition, then, as the
 # last line, one JSON object: hottestPartition, hottestShare,
-# ordersPerSecondAtLimit, orders, totalUnits, unknownItems.
+# ordersPerSecondAtLimit, orders, totalUnits, unknownItems, and apart the
+# hottest of one customer's own partitions (a cart, a user's orders), whose
+# heat grows with that customer's activity, not with the shop's orders.
 # Usage: load/partition-heat.sh [seconds] [users] [profile]
 #   (default 60 20 shoppers; `flash-sale` runs shop-load's flash sale)
 set -euo pipefail
@@ -52,34 +54,41 @@ case $PROFILE in
     shoppers) load=(--profile checkout --weights "0,0,0,0,1") ;;
     *) load=(--profile "$PROFILE") ;;
 esac
+# The setup (the catalog, its search entries and listing entries, the
+# customers) is not the mix: shop-load pauses 30 s after it, the report is
+# left to settle (the change feed catching up), then counting starts again
+# before the attack does.
 target/fast/shop-load --base-url "http://127.0.0.1:$port" "${load[@]}" --users "$USERS" \
-    --duration "$SECONDS_RUN" --ramp-up 2 --json "$WORK/load.json" >"$WORK/load.log" 2>&1 &
+    --duration "$SECONDS_RUN" --ramp-up 2 --settle 30 --json "$WORK/load.json" >"$WORK/load.log" 2>&1 &
 load_pid=$!
-# The setup (the catalog, its search entries, the customers) is not the
-# mix: once shop-load measures its ceiling, after the setup, the report
-# starts counting again.
-wait_until "$load_pid" 120 0.5 grep -q '^ceiling:' "$WORK/load.log" || true
-sleep 2
+wait_until "$load_pid" 240 0.5 grep -q '^settling:' "$WORK/load.log" || true
+report_quiet_for() {
+    local seconds=$1 limit=$2 previous='' current quiet=0
+    for _ in $(seq 1 "$limit"); do
+        sleep 1
+        current=$(cksum <"$WORK/heat.json")
+        if [ "$current" = "$previous" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+        previous=$current
+        [ "$quiet" -lt "$seconds" ] || return 0
+    done
+}
+report_quiet_for 3 25
 touch "${WORK}/heat.restart"
 wait "$load_pid" || true
 grep -E '(shopping|flash)' "$WORK/load.log" | head -20 >&2 || true
 # The stream poller's backlog (the event log, the search index, the
 # payments' consumers) drains after the load: wait until the report (written
 # once a second when it changed) stays the same for 5 s, at most 3 minutes.
-previous='' quiet=0
-for _ in $(seq 1 180); do
-    sleep 1
-    current=$(cksum <"$WORK/heat.json")
-    if [ "$current" = "$previous" ]; then quiet=$((quiet + 1)); else quiet=0; fi
-    previous=$current
-    [ "$quiet" -lt 5 ] || break
-done
+report_quiet_for 5 180
 python3 - "$WORK/heat.json" <<'EOF'
 import json, sys
 report = json.load(open(sys.argv[1]))
-print(f"{'pattern':<44} {'partitions':>10} {'units/order (hottest)':>22} {'orders/s at limit':>18}")
-for p in report["patterns"][:25]:
-    print(f"{p['pattern']:<44} {p['partitions']:>10} {p['hottestUnitsPerOrder']:>22} {p['ordersPerSecondAtLimit']:>18,.0f}")
+print(f"{'partition pattern':<52} {'partitions':>10} {'units an order':>15} {'orders/s at limit':>18}")
+for p in report["patterns"][:30]:
+    own = " (one customer's)" if p["oneCustomers"] else ""
+    print(f"{p['pattern'] + own:<52} {p['partitions']:>10} {p['hottestUnitsPerOrder']:>15} "
+          f"{p['ordersPerSecondAtLimit']:>18,.0f}")
 print(json.dumps({k: report[k] for k in
-    ("hottestPartition", "hottestShare", "ordersPerSecondAtLimit", "orders", "totalUnits", "unknownItems")}))
+    ("hottestPartition", "hottestShare", "ordersPerSecondAtLimit", "orders", "totalUnits", "unknownItems",
+     "hottestCustomerPartition", "hottestCustomerUnitsPerOrder")}))
 EOF

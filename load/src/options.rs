@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout|search \
+pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout|search|flash-sale \
 [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE] \
-[--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N] [--ceiling-seconds N]";
+[--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N] [--units N] [--ceiling-seconds N] \
+[--settle SECONDS]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -18,6 +19,9 @@ pub enum Profile {
     /// Searches only, one request name per kind of search (see
     /// `scenarios::SEARCH_KINDS`), over a catalog seeded with `--catalog`.
     Search,
+    /// Many buyers, one product of `--units` units, one unit an order:
+    /// exactly that many orders must win and every other buyer get a 409.
+    FlashSale,
 }
 
 impl fmt::Display for Profile {
@@ -29,6 +33,7 @@ impl fmt::Display for Profile {
             Profile::Browse => "browse",
             Profile::Checkout => "checkout",
             Profile::Search => "search",
+            Profile::FlashSale => "flash-sale",
         })
     }
 }
@@ -44,6 +49,8 @@ pub struct Weights {
     pub shopping: usize,
     /// Searches of every kind.
     pub searching: usize,
+    /// Buyers of the one flash-sale product.
+    pub flash_sale: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +66,11 @@ pub struct Options {
     pub admin_email: String,
     /// Products the setup creates (`--catalog`; `--products` is its old name).
     pub products: usize,
+    /// The flash-sale product's units (`--units`, default 1000).
+    pub units: u64,
+    /// A pause between the setup and the attack (`--settle`, default 0):
+    /// for a server's change feed to catch up with the setup's writes.
+    pub settle: u64,
     pub ceiling_seconds: u64,
 }
 
@@ -66,8 +78,17 @@ impl Profile {
     /// (users, duration s, ramp-up s, weights): the original's mix with
     /// shoppers added, reads only for `browse`, orders only for `checkout`.
     fn defaults(self) -> (usize, u64, u64, Weights) {
-        let mix = Weights { registration: 30, browsing: 40, ordering: 20, health: 10, shopping: 20, searching: 0 };
-        let none = Weights { registration: 0, browsing: 0, ordering: 0, health: 0, shopping: 0, searching: 0 };
+        let mix = Weights {
+            registration: 30,
+            browsing: 40,
+            ordering: 20,
+            health: 10,
+            shopping: 20,
+            searching: 0,
+            flash_sale: 0,
+        };
+        let none =
+            Weights { registration: 0, browsing: 0, ordering: 0, health: 0, shopping: 0, searching: 0, flash_sale: 0 };
         match self {
             Profile::Normal => (50, 60, 10, mix),
             Profile::Stress => (100, 120, 20, mix),
@@ -75,6 +96,7 @@ impl Profile {
             Profile::Browse => (50, 60, 5, Weights { browsing: 90, health: 10, ..none }),
             Profile::Checkout => (50, 60, 10, Weights { ordering: 50, shopping: 50, ..none }),
             Profile::Search => (50, 60, 5, Weights { searching: 100, ..none }),
+            Profile::FlashSale => (200, 20, 2, Weights { flash_sale: 100, ..none }),
         }
     }
 }
@@ -88,6 +110,8 @@ impl Options {
         let mut json = None;
         let mut admin_email = "load-admin@example.com".to_owned();
         let mut products = 200;
+        let mut units = 1000;
+        let mut settle = 0;
         let mut ceiling_seconds = 3;
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -101,6 +125,7 @@ impl Options {
                         "browse" => Profile::Browse,
                         "checkout" => Profile::Checkout,
                         "search" => Profile::Search,
+                        "flash-sale" => Profile::FlashSale,
                         other => return Err(format!("unknown profile `{other}`")),
                     })
                 }
@@ -111,6 +136,8 @@ impl Options {
                 "--json" => json = Some(value()?),
                 "--admin-email" => admin_email = value()?,
                 "--catalog" | "--products" => products = number(&flag, &value()?, 1)?,
+                "--units" => units = number(&flag, &value()?, 1)? as u64,
+                "--settle" => settle = number(&flag, &value()?, 0)? as u64,
                 "--ceiling-seconds" => ceiling_seconds = number(&flag, &value()?, 1)? as u64,
                 "--help" | "-h" => return Err("help".into()),
                 other => return Err(format!("unknown argument `{other}`")),
@@ -129,6 +156,8 @@ impl Options {
             json,
             admin_email,
             products,
+            units,
+            settle,
             ceiling_seconds,
         })
     }
@@ -151,7 +180,7 @@ fn parse_weights(raw: &str) -> Result<Weights, String> {
         [registration, browsing, ordering, health, ..] if parts.len() <= 6 && parts.iter().sum::<usize>() > 0 => {
             let shopping = parts.get(4).copied().unwrap_or(0);
             let searching = parts.get(5).copied().unwrap_or(0);
-            Ok(Weights { registration, browsing, ordering, health, shopping, searching })
+            Ok(Weights { registration, browsing, ordering, health, shopping, searching, flash_sale: 0 })
         }
         _ => Err(format!(
             "--weights takes four to six integers (REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]), not all zero: `{raw}`"
@@ -183,6 +212,8 @@ mod tests {
         assert_eq!(five.weights.shopping, 1);
         let six = parse("--base-url u --profile normal --weights 0,0,0,0,0,2").unwrap();
         assert_eq!((six.weights.searching, six.weights.shopping), (2, 0));
+        let flash = parse("--base-url u --profile flash-sale --units 40").unwrap();
+        assert_eq!((flash.weights.flash_sale, flash.units, flash.users), (100, 40, 200));
         let search = parse("--base-url u --profile search --catalog 100000").unwrap();
         assert_eq!((search.weights.searching, search.weights.browsing, search.products), (100, 0, 100_000));
         assert_eq!(parse("--base-url u --profile normal --products 7").unwrap().products, 7, "the old name");

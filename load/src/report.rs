@@ -61,6 +61,28 @@ pub struct Report {
     pub ceiling_rps: f64,
     pub achieved_fraction: f64,
     pub verdict: Verdict,
+    /// The flash sale's outcome, when the profile ran it.
+    pub flash_sale: Option<FlashSale>,
+}
+
+/// Exactly `units` orders must win, every other buyer get a 409.
+#[derive(Debug, Serialize)]
+pub struct FlashSale {
+    pub units: u64,
+    pub won: u64,
+    pub sold_out: u64,
+    pub other: u64,
+    pub exact: bool,
+}
+
+impl FlashSale {
+    pub fn tally(units: u64) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let won = crate::scenarios::FLASH_WON.load(Relaxed);
+        let sold_out = crate::scenarios::FLASH_SOLD_OUT.load(Relaxed);
+        let other = crate::scenarios::FLASH_OTHER.load(Relaxed);
+        FlashSale { units, won, sold_out, other, exact: won == units && other == 0 }
+    }
 }
 
 struct Tally {
@@ -164,6 +186,7 @@ impl Report {
             achieved_fraction: if ceiling_rps > 0.0 { total.rps / ceiling_rps } else { 0.0 },
             verdict: Verdict { passed, targets },
             overall: total,
+            flash_sale: None,
         }
     }
 
@@ -213,6 +236,16 @@ impl Report {
             "original (published): 61.33 req/s, 75 % success, 796 ms average at 50 users; \
              520-600 req/s, p95 698-902 ms at 200 users after tuning"
         );
+        if let Some(sale) = &self.flash_sale {
+            println!(
+                "flash sale: {} units, {} orders won, {} sold out (409), {} other answers: {}",
+                sale.units,
+                sale.won,
+                sale.sold_out,
+                sale.other,
+                if sale.exact { "exact" } else { "NOT EXACT" }
+            );
+        }
         println!("{}: {}", if self.verdict.passed { "PASS" } else { "FAIL" }, self.verdict.targets);
     }
 }

@@ -18,6 +18,11 @@ use crate::setup::{ABSENT_WORD, Fixtures, PASSWORD, RARE_WORD, WORDS};
 
 static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
 static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
+/// The flash sale's outcomes: orders that won, buyers told it sold out
+/// (409), and anything else (a failure).
+pub static FLASH_WON: AtomicU64 = AtomicU64::new(0);
+pub static FLASH_SOLD_OUT: AtomicU64 = AtomicU64::new(0);
+pub static FLASH_OTHER: AtomicU64 = AtomicU64::new(0);
 
 /// Listing queries a storefront sends.
 const LISTINGS: &[&str] = &[
@@ -95,6 +100,7 @@ pub async fn attack(options: &Options) -> Result<GooseMetrics, String> {
         (weights.ordering, scenario!("ordering").register_transaction(transaction!(order_and_read).set_name("order"))),
         (weights.health, scenario!("health").register_transaction(transaction!(health).set_name("health"))),
         (weights.searching, scenario!("searching").register_transaction(transaction!(search).set_name("search"))),
+        (weights.flash_sale, scenario!("flash sale").register_transaction(transaction!(buy_flash).set_name("buy"))),
         (
             weights.shopping,
             scenario!("shopping")
@@ -284,6 +290,31 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     if cancel {
         let (path, body) = (format!("/api/orders/{id}/status"), json!({ "status": "cancelled" }));
         signed_in(user, (GooseMethod::Put, &path, Some(body)), &token, ("shopping: cancel", 200)).await?;
+    }
+    Ok(())
+}
+
+/// One unit of the flash-sale product, as a signed-in customer: a 201 (an
+/// order won) and a 409 (sold out) are both right answers; anything else
+/// is a failure.
+async fn buy_flash(user: &mut GooseUser) -> TransactionResult {
+    let Some(product) = fixtures().flash_product.clone() else { return Ok(()) };
+    let token = pick(&fixtures().customer_tokens).clone();
+    let body = json!({ "items": [{ "productId": product, "quantity": 1 }] });
+    let builder = user.get_request_builder(&GooseMethod::Post, "/api/orders")?.bearer_auth(&token).json(&body);
+    let request = GooseRequest::builder().set_request_builder(builder).name("flash sale: buy").build();
+    let mut goose = user.request(request).await?;
+    match goose.request.status_code {
+        201 => {
+            FLASH_WON.fetch_add(1, Ordering::Relaxed);
+        }
+        409 => {
+            FLASH_SOLD_OUT.fetch_add(1, Ordering::Relaxed);
+            return user.set_success(&mut goose.request);
+        }
+        _ => {
+            FLASH_OTHER.fetch_add(1, Ordering::Relaxed);
+        }
     }
     Ok(())
 }

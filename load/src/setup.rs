@@ -29,6 +29,8 @@ pub const ABSENT_WORD: &str = "quokka";
 pub struct Fixtures {
     pub products: Vec<String>,
     pub customer_tokens: Vec<String>,
+    /// The flash sale's one product (`--units` in stock), when it runs.
+    pub flash_product: Option<String>,
     /// Unique per run, so registrations never collide with earlier runs.
     pub run_id: u128,
 }
@@ -79,7 +81,23 @@ pub async fn prepare(options: &Options) -> Result<Fixtures, String> {
         }
         customer_tokens.push(body["token"].as_str().unwrap_or_default().to_owned());
     }
-    Ok(Fixtures { products, customer_tokens, run_id })
+    let flash_product = if options.weights.flash_sale > 0 {
+        let body = json!({
+            "name": "Flash Sale Lamp",
+            "description": "Limited units, many buyers.",
+            "price": 19.99,
+            "category": CATEGORIES[0],
+            "stock": options.units,
+        });
+        let (status, body) = post(&client, &format!("{base}/api/products"), Some(&admin), &body).await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("creating the flash-sale product: {status} {body}"));
+        }
+        body["id"].as_str().map(str::to_owned)
+    } else {
+        None
+    };
+    Ok(Fixtures { products, customer_tokens, flash_product, run_id })
 }
 
 /// Registers the admin, or signs in if an earlier run registered it; the

@@ -16,7 +16,7 @@
 //! clears the mark at once ([`KeyQueues::restocked`]), through another
 //! process within that time.
 //!
-//! Products share [`STRIPES`] queues by hash, so memory stays fixed
+//! Products share 256 queues by hash, so memory stays fixed
 //! whatever the catalog; two products sharing one only queue a little
 //! longer. A Lambda instance serves one request at a time, so there the
 //! queue never waits: across instances, contention on one item comes back
@@ -72,7 +72,7 @@ impl KeyQueues {
     /// Waits for a place in the queue of each of `products` (in one fixed
     /// order, so two orders of the same products cannot hold one each and
     /// wait for the other), for at most what is left of the request but
-    /// [`QUEUE_MARGIN`]: a request that waited its whole time would have
+    /// 300 ms: a request that waited its whole time would have
     /// none left to read and write.
     pub async fn hold(&self, products: impl IntoIterator<Item = ProductId>) -> Result<Held<'_>, DeadlinePassed> {
         let mut stripes: Vec<usize> = products.into_iter().map(stripe_of).collect();

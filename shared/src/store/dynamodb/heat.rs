@@ -1,5 +1,5 @@
 //! Write heat by partition: the accounting behind
-//! `DYNAMODB_PARTITION_REPORT` (see [`super::partitions`]).
+//! `DYNAMODB_PARTITION_REPORT` (the interceptor in `partitions.rs`).
 //!
 //! DynamoDB gives each partition about 1,000 write units a second. A write
 //! lands in its item's table partition (the `PK` value) and in the
@@ -25,6 +25,22 @@ use serde::Serialize;
 
 /// What DynamoDB allows one partition to write a second.
 pub const PARTITION_WRITE_UNITS: f64 = 1_000.0;
+
+/// Key prefixes of one customer's (or one order's, one event's) own
+/// partitions: their writes grow with that customer's activity, which the
+/// per-client rate limit bounds, not with the shop's order rate. A load of
+/// 20 shoppers would otherwise make 20 carts look like the shop's ceiling,
+/// so the summary's hottest partition is the hottest of the others; a
+/// product's own partition counts (its heat grows with the order rate of a
+/// fixed catalog, and with a flash sale).
+const ONE_CUSTOMERS: [&str; 9] =
+    ["CART#", "ORDERS#USER#", "ORDER#", "USER#", "EMAIL#", "IDEMPOTENCY#", "PAYMENT_EVENT#", "EVENT#", "TOKEN#"];
+
+/// Whether `partition` (`table <PK>`, `GSI1 <GSI1PK>`) is one customer's own.
+pub fn is_one_customers(partition: &str) -> bool {
+    let key = partition.split_once(' ').map_or(partition, |(_, key)| key);
+    ONE_CUSTOMERS.iter().any(|prefix| key.starts_with(prefix))
+}
 
 /// The indexes whose keys an item may carry, by key attribute.
 const INDEX_KEYS: [(&str, &str); 2] = [("GSI1", "GSI1PK"), ("GSI2", "GSI2PK")];
@@ -196,7 +212,11 @@ impl Heat {
             })
             .collect();
         patterns.sort_by(|a, b| b.hottest_units.total_cmp(&a.hottest_units).then_with(|| a.pattern.cmp(&b.pattern)));
-        let hottest = partitions.first();
+        for pattern in &mut patterns {
+            pattern.one_customers = is_one_customers(&pattern.pattern);
+        }
+        let hottest = partitions.iter().find(|p| !is_one_customers(&p.partition));
+        let hottest_own = partitions.iter().find(|p| is_one_customers(&p.partition));
         Summary {
             orders: self.orders,
             total_units,
@@ -204,6 +224,8 @@ impl Heat {
             hottest_partition: hottest.map(|p| p.partition.clone()).unwrap_or_default(),
             hottest_share: hottest.map_or(0.0, |p| round(p.units / total_units.max(f64::MIN_POSITIVE), 4)),
             orders_per_second_at_limit: hottest.map_or(0.0, |p| at_limit(p.units, self.orders)),
+            hottest_customer_partition: hottest_own.map(|p| p.partition.clone()).unwrap_or_default(),
+            hottest_customer_units_per_order: hottest_own.map_or(0.0, |p| p.units_per_order),
             partitions: partitions.into_iter().take(top).collect(),
             patterns,
         }
@@ -243,6 +265,8 @@ pub struct PatternLoad {
     pub hottest_units: f64,
     pub hottest_units_per_order: f64,
     pub orders_per_second_at_limit: f64,
+    /// One customer's own partitions (see [`is_one_customers`]).
+    pub one_customers: bool,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -257,6 +281,10 @@ pub struct Summary {
     /// The order rate at which the hottest partition would write
     /// [`PARTITION_WRITE_UNITS`] a second, at this run's mix.
     pub orders_per_second_at_limit: f64,
+    /// The hottest of one customer's own partitions, apart: its heat is
+    /// that customer's, not the shop's.
+    pub hottest_customer_partition: String,
+    pub hottest_customer_units_per_order: f64,
     pub partitions: Vec<PartitionLoad>,
     pub patterns: Vec<PatternLoad>,
 }
@@ -523,16 +551,25 @@ mod tests {
             let order = item(&[("entity", "order"), ("GSI2PK", "ORDERS#STATUS#pending")]);
             heat.charge(&write(&format!("ORDER#{id}"), Action::Put(order), true));
         }
-        let summary = heat.summary(2);
-        // Four orders: each table partition 2 units, pending 4 units.
+        let mut cart = item(&[("PK", "CART#1")]);
+        cart.insert("lines".into(), s(&"x".repeat(5_000)));
+        heat.charge(&write("CART#1", Action::Put(cart), false));
+        let summary = heat.summary(3);
+        // Four orders: each table partition 2 units, pending 4 units; one
+        // customer's cart is hotter, but its heat is that customer's.
+        assert_eq!(summary.hottest_customer_partition, "table CART#1");
+        assert_eq!(summary.hottest_customer_units_per_order, 1.25);
         assert_eq!(summary.hottest_partition, "GSI2 ORDERS#STATUS#pending");
-        assert_eq!(summary.total_units, 12.0);
-        assert_eq!(summary.hottest_share, 0.3333);
+        assert_eq!(summary.total_units, 17.0);
+        assert_eq!(summary.hottest_share, 0.2353);
         assert_eq!(summary.orders_per_second_at_limit, 1_000.0);
-        assert_eq!(summary.partitions.len(), 2);
+        assert_eq!(summary.partitions.len(), 3);
         let orders = summary.patterns.iter().find(|p| p.pattern == "table ORDER#<id>").unwrap();
         assert_eq!((orders.partitions, orders.units, orders.hottest_units), (4, 8.0, 2.0));
         assert_eq!(orders.orders_per_second_at_limit, 2_000.0);
+        assert!(
+            orders.one_customers && !summary.patterns.iter().any(|p| p.pattern.contains("STATUS") && p.one_customers)
+        );
     }
 
     #[test]

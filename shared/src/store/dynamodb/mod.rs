@@ -9,12 +9,12 @@
 //! | revoked token | `TOKEN#<jti>` | `REVOKED` | `expiresAt` is the table's TTL attribute |
 //! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |
 //! | product | `PRODUCT#<id>` | `PRODUCT` | the product and its exact stock; in no index, so that orders (which rewrite it) write no index partition |
-//! | product listing entry | `PRODUCT#<id>` | `LISTING` | a copy of the product (`entity` = `productListing`, which the change feed ignores), written by catalog changes and, from the feed, sell-outs and restocks (see [`items::listing_item`]); GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price; a deleted product's is a tombstone in no index |
-//! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>#<shard>` / `<id>`: orders by status, in [`shards::STATUS_SHARDS`] shards |
+//! | product listing entry | `PRODUCT#<id>` | `LISTING` | a copy of the product (`entity` = `productListing`, which the change feed ignores), written by catalog changes and, from the feed, sell-outs and restocks (see `items::listing_item`); GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price; a deleted product's is a tombstone in no index |
+//! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>#<shard>` / `<id>`: orders by status, in 48 shards (`shards.rs`) |
 //! | cart | `CART#<user>` | `CART` | lines as JSON, `version` for compare-and-set; `expiresAt` TTL (`CART_TTL_DAYS`); no index |
 //! | idempotency record | `IDEMPOTENCY#<user>#<key>` | `IDEMPOTENCY` | claim token, lease, stored response; `expiresAt` TTL |
 //! | search entry | `SEARCH#<key>` | `<product id>` | a copy of the product under one index key; GSI1 `SEARCH#<key>#IN` / `<id>` while in stock; GSI2 `SEARCH#<category>#<key>` / `<price:012>#<id>` (`search`) |
-//! | logged event | `EVENT#<id>` | `EVENT` | the envelope as JSON; GSI1 `EVENTS#<shard>` / `<position>`: newest first; GSI2 `EVENTS#<type>#<shard>` / `<position>`: one type, in [`shards::EVENT_SHARDS`] shards; `expiresAt` TTL (30 days) |
+//! | logged event | `EVENT#<id>` | `EVENT` | the envelope as JSON; GSI1 `EVENTS#<shard>` / `<position>`: newest first; GSI2 `EVENTS#<type>#<shard>` / `<position>`: one type, in 96 shards (`shards.rs`); `expiresAt` TTL (30 days) |
 //!
 //! The table's stream (`NEW_AND_OLD_IMAGES`) is the change feed: every
 //! write of a user, category, product or order item is a change record,
