@@ -152,6 +152,17 @@ impl ApiError {
         ApiError::Busy { retry_after: CONTENDED_RETRY_AFTER }
     }
 
+    /// A request that got no turn at its product's stock in time (see
+    /// [`crate::resilience::key_queue`]).
+    pub fn no_turn(why: crate::resilience::key_queue::NoTurn) -> Self {
+        match why {
+            crate::resilience::key_queue::NoTurn::Busy => ApiError::busy(),
+            crate::resilience::key_queue::NoTurn::StoreSlow => {
+                ApiError::unavailable("the store did not answer the order ahead in this product's queue")
+            }
+        }
+    }
+
     pub fn unavailable(cause: impl Into<String>) -> Self {
         ApiError::Unavailable { cause: cause.into(), retry_after: Duration::from_secs(1) }
     }

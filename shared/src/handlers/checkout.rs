@@ -62,7 +62,7 @@ async fn check_out(
     // `crate::resilience::key_queue`); a short line is refused from the
     // read, without a transaction.
     let ids = || cart.lines.iter().map(|line| line.product_id);
-    let _queued = app.order_queues.hold(ids()).await.map_err(|_| ApiError::busy())?;
+    let _queued = app.order_queues.hold(ids()).await.map_err(ApiError::no_turn)?;
     if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
         let quantity = cart.lines.iter().find(|line| line.product_id == id).map_or(1, |line| line.quantity);
         return Err(super::orders::sold_out(id, &name, quantity));

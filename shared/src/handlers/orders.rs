@@ -78,9 +78,9 @@ async fn place(
     ticket: Option<&IdempotencyTicket>,
 ) -> Result<Response<Body>, ApiError> {
     // A place in each product's queue before reading its stock: a rush on
-    // one product waits here, a few at a time, not inside the store.
+    // one product waits here, one order at a time, not inside the store.
     let ids = || lines.lines().iter().map(|(id, _)| *id);
-    let _queued = app.order_queues.hold(ids()).await.map_err(|_| ApiError::busy())?;
+    let _queued = app.order_queues.hold(ids()).await.map_err(ApiError::no_turn)?;
     if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
         let quantity = lines.lines().iter().find(|(line, _)| *line == id).map_or(1, |(_, quantity)| *quantity);
         return Err(sold_out(id, &name, quantity));
@@ -209,7 +209,6 @@ async fn with_payment(app: &App, order: &Order, body: String) -> String {
     serde_json::to_string(&answer).unwrap_or(body)
 }
 
-/// The 409 of an order some of whose lines are short of stock, naming each.
 /// The 409 of a product this process saw sold out a moment ago (see
 /// [`crate::resilience::key_queue`]): as [`insufficient_stock`] says it.
 pub(super) fn sold_out(id: crate::domain::ProductId, name: &str, quantity: u64) -> ApiError {
@@ -218,6 +217,7 @@ pub(super) fn sold_out(id: crate::domain::ProductId, name: &str, quantity: u64) 
     ApiError::ConflictWith { message: format!("insufficient stock: {name}"), details }
 }
 
+/// The 409 of an order some of whose lines are short of stock, naming each.
 fn insufficient_stock(order: &Order, short: &[crate::domain::ProductId]) -> ApiError {
     let mut details = Map::new();
     let mut names = Vec::new();

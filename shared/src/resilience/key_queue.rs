@@ -16,6 +16,11 @@
 //! clears the mark at once ([`KeyQueues::restocked`]), through another
 //! process within that time.
 //!
+//! A request that gets no turn within its time is told why: behind many
+//! quick turns, the product is busy (429); behind a turn that has waited
+//! on the store for over a second, the store is slow or down (503, as any
+//! call to it would answer).
+//!
 //! Products share 256 queues by hash, so memory stays fixed
 //! whatever the catalog; two products sharing one only queue a little
 //! longer. A Lambda instance serves one request at a time, so there the
@@ -30,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::deadline::{self, DeadlinePassed};
+use super::deadline;
 use crate::domain::ProductId;
 
 /// Queues, each shared by the products that hash to it.
@@ -48,8 +53,24 @@ pub const SOLD_OUT_FOR: Duration = Duration::from_secs(1);
 /// its transaction.
 const QUEUE_MARGIN: std::time::Duration = std::time::Duration::from_millis(300);
 
+/// A turn held longer than this means the store is slow, not the product
+/// busy: a read and a transaction take milliseconds.
+const SLOW_TURN: Duration = Duration::from_secs(1);
+
+/// Why a request got no turn in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoTurn {
+    /// Many quick turns ahead of it: the product is busy (a 429).
+    Busy,
+    /// The turn ahead has been waiting on the store for over a second: the
+    /// store is slow or down (a 503, as any call to it would say).
+    StoreSlow,
+}
+
 pub struct KeyQueues {
     stripes: Vec<Semaphore>,
+    /// When each stripe's current turn began (`None`: no turn held).
+    turn_began: Vec<Mutex<Option<Instant>>>,
     /// Products seen sold out: when, and their names (what the 409 says).
     sold_out: Mutex<HashMap<ProductId, (Instant, String)>>,
 }
@@ -58,6 +79,7 @@ impl Default for KeyQueues {
     fn default() -> Self {
         KeyQueues {
             stripes: (0..STRIPES).map(|_| Semaphore::new(PER_PRODUCT)).collect(),
+            turn_began: (0..STRIPES).map(|_| Mutex::new(None)).collect(),
             sold_out: Mutex::new(HashMap::new()),
         }
     }
@@ -65,7 +87,17 @@ impl Default for KeyQueues {
 
 /// Places held in the queues of an order's products, released on drop.
 pub struct Held<'a> {
+    queues: &'a KeyQueues,
+    stripes: Vec<usize>,
     _permits: Vec<SemaphorePermit<'a>>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        for &stripe in &self.stripes {
+            *self.queues.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
 }
 
 impl KeyQueues {
@@ -74,17 +106,26 @@ impl KeyQueues {
     /// wait for the other), for at most what is left of the request but
     /// 300 ms: a request that waited its whole time would have
     /// none left to read and write.
-    pub async fn hold(&self, products: impl IntoIterator<Item = ProductId>) -> Result<Held<'_>, DeadlinePassed> {
+    /// A request that got no turn is told why ([`NoTurn`]).
+    pub async fn hold(&self, products: impl IntoIterator<Item = ProductId>) -> Result<Held<'_>, NoTurn> {
         let mut stripes: Vec<usize> = products.into_iter().map(stripe_of).collect();
         stripes.sort_unstable();
         stripes.dedup();
-        let mut permits = Vec::with_capacity(stripes.len());
+        let mut held = Held { queues: self, stripes: Vec::with_capacity(stripes.len()), _permits: Vec::new() };
         for stripe in stripes {
             let cap = deadline::remaining().map(|left| left.saturating_sub(QUEUE_MARGIN));
-            let permit = deadline::bounded(cap, self.stripes[stripe].acquire()).await?;
-            permits.push(permit.expect("the queues are never closed"));
+            let Ok(permit) = deadline::bounded(cap, self.stripes[stripe].acquire()).await else {
+                let began = *self.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner());
+                return Err(match began {
+                    Some(began) if began.elapsed() > SLOW_TURN => NoTurn::StoreSlow,
+                    _ => NoTurn::Busy,
+                });
+            };
+            held._permits.push(permit.expect("the queues are never closed"));
+            *self.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            held.stripes.push(stripe);
         }
-        Ok(Held { _permits: permits })
+        Ok(held)
     }
 }
 
@@ -190,6 +231,13 @@ mod tests {
         }
         let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
         let waited = deadline::within(deadline, queues.hold([product])).await;
-        assert!(waited.is_err());
+        assert_eq!(waited.err(), Some(NoTurn::Busy), "a turn just begun: the product is busy");
+        // A turn held for over a second: the store is slow, not the product.
+        *queues.turn_began[stripe_of(product)].lock().unwrap() = Some(Instant::now() - SLOW_TURN * 2);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        let waited = deadline::within(deadline, queues.hold([product])).await;
+        assert_eq!(waited.err(), Some(NoTurn::StoreSlow));
+        drop(full);
+        assert!(queues.turn_began[stripe_of(product)].lock().unwrap().is_none(), "released with the turn");
     }
 }

@@ -155,8 +155,8 @@ impl CatalogStore for DynamoStore {
         };
         // The listing entry becomes a tombstone, in no index, dated now:
         // the change feed's late copy of an older state cannot bring the
-        // product back into the listings. It expires after the stream's
-        // own retention (a day).
+        // product back into the listings. It is kept two days, past the
+        // stream's own retention of one.
         let now = OffsetDateTime::now_utc();
         let mut tombstone = Key::product_listing(id).into_item();
         tombstone.extend([
