@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Sourced by load/event-lag.sh and load/webhook-latency.sh, which measure
-# the asynchronous half on both backends: the stand-ins installed, the fast
+# Sourced by load/event-lag.sh, load/webhook-latency.sh and
+# load/listing-cache.sh, which measure on both backends, and by
+# load/partition-heat.sh (DynamoDB only): the stand-ins installed, the fast
 # shop-local built, a work directory and a list of PIDs stopped on exit.
 # The caller defines `measure NAME [VAR=VALUE ...]` (NAME: a directory
 # under $WORK; the variables choose the backend; append what it starts to

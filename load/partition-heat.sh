@@ -22,17 +22,11 @@ cd "$REPO_DIR"
 SECONDS_RUN=${1:-60}
 USERS=${2:-20}
 PROFILE=${3:-shoppers}
-ensure_redis
-ensure_dynamodb_local
+# The stand-ins installed, the fast shop-local built, $WORK and $PIDS
+# stopped on exit (shared with the other load scripts).
+source load/both-backends.sh
 ensure_localstripe
-cargo build --quiet --profile fast -p local-stack -p load
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+cargo build --quiet --profile fast -p load
 
 dynamodb_port=$(free_port)
 redis_port=$(free_port)

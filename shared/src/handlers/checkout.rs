@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::carts::{load, products_of};
 use super::idempotency::{self, Claimed};
-use super::orders::{placed, placing_failed};
+use super::orders::{placed, placing_failed, take_turns};
 use super::views::OrderView;
 use crate::access::Principal;
 use crate::app::App;
@@ -58,18 +58,13 @@ async fn check_out(
     if cart.is_empty() {
         return Err(ApiError::Unprocessable("the cart is empty: add products before checking out".into()));
     }
-    // A place in each product's queue before reading its stock (see
-    // `crate::resilience::key_queue`); a short line is refused from the
-    // read, without a transaction.
-    let ids = || cart.lines.iter().map(|line| line.product_id);
-    let _queued = app.order_queues.hold(ids()).await.map_err(ApiError::no_turn)?;
-    if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
-        let quantity = cart.lines.iter().find(|line| line.product_id == id).map_or(1, |line| line.quantity);
-        return Err(super::orders::sold_out(id, &name, quantity));
-    }
+    // A turn at each product's stock; a short line is then refused from
+    // the read, without a transaction.
+    let lines: Vec<_> = cart.lines.iter().map(|line| (line.product_id, line.quantity)).collect();
+    let _turns = take_turns(app, &lines).await?;
     let products = products_of(app, &cart, None).await?;
-    for product in products.iter().flatten().filter(|product| product.stock == 0) {
-        app.order_queues.sold_out(product.id, product.name.as_str());
+    for product in products.iter().flatten() {
+        app.order_queues.note_stock(product);
     }
     let order = order_of(&cart, &products)?;
     let body = serde_json::to_string(&OrderView::from(&order)).map_err(|e| ApiError::Internal(e.to_string()))?;

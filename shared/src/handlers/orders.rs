@@ -77,14 +77,7 @@ async fn place(
     lines: &OrderLines,
     ticket: Option<&IdempotencyTicket>,
 ) -> Result<Response<Body>, ApiError> {
-    // A place in each product's queue before reading its stock: a rush on
-    // one product waits here, one order at a time, not inside the store.
-    let ids = || lines.lines().iter().map(|(id, _)| *id);
-    let _queued = app.order_queues.hold(ids()).await.map_err(ApiError::no_turn)?;
-    if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
-        let quantity = lines.lines().iter().find(|(line, _)| *line == id).map_or(1, |(_, quantity)| *quantity);
-        return Err(sold_out(id, &name, quantity));
-    }
+    let _turns = take_turns(app, lines.lines()).await?;
     let lookups = lines.lines().iter().map(|(id, _)| app.store.product_by_id(*id));
     let products = futures::future::join_all(lookups).await;
     let mut unknown = Map::new();
@@ -96,9 +89,7 @@ async fn place(
                 if product.stock < *quantity {
                     short.push(*id);
                 }
-                if product.stock == 0 {
-                    app.order_queues.sold_out(*id, product.name.as_str());
-                }
+                app.order_queues.note_stock(&product);
                 OrderItem {
                     product_id: *id,
                     product_name: product.name.as_str().to_owned(),
@@ -209,12 +200,24 @@ async fn with_payment(app: &App, order: &Order, body: String) -> String {
     serde_json::to_string(&answer).unwrap_or(body)
 }
 
-/// The 409 of a product this process saw sold out a moment ago (see
-/// [`crate::resilience::key_queue`]): as [`insufficient_stock`] says it.
-pub(super) fn sold_out(id: crate::domain::ProductId, name: &str, quantity: u64) -> ApiError {
-    metrics::count(Metric::OrdersOutOfStock);
-    let details = Map::from_iter([(id.to_string(), Value::String(format!("not enough stock for {quantity}")))]);
-    ApiError::ConflictWith { message: format!("insufficient stock: {name}"), details }
+/// A turn at each product's stock before reading it (see
+/// [`crate::resilience::key_queue`]): a rush on one product waits here, one
+/// order at a time, not inside the store. A product this process saw sold
+/// out a moment ago answers the 409 at once, as [`insufficient_stock`] says
+/// it. Placing an order and checking out a cart both take their turns here.
+pub(super) async fn take_turns<'a>(
+    app: &'a App,
+    lines: &[(crate::domain::ProductId, u64)],
+) -> Result<crate::resilience::key_queue::Held<'a>, ApiError> {
+    let ids = || lines.iter().map(|(id, _)| *id);
+    let turns = app.order_queues.hold(ids()).await.map_err(ApiError::no_turn)?;
+    if let Some((id, name)) = app.order_queues.any_sold_out(ids()) {
+        let quantity = lines.iter().find(|(line, _)| *line == id).map_or(1, |(_, quantity)| *quantity);
+        metrics::count(Metric::OrdersOutOfStock);
+        let details = Map::from_iter([(id.to_string(), Value::String(format!("not enough stock for {quantity}")))]);
+        return Err(ApiError::ConflictWith { message: format!("insufficient stock: {name}"), details });
+    }
+    Ok(turns)
 }
 
 /// The 409 of an order some of whose lines are short of stock, naming each.

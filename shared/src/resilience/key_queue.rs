@@ -130,6 +130,14 @@ impl KeyQueues {
 }
 
 impl KeyQueues {
+    /// What a strongly consistent read of `product` says: sold out when its
+    /// stock is zero.
+    pub fn note_stock(&self, product: &crate::domain::Product) {
+        if product.stock == 0 {
+            self.sold_out(product.id, product.name.as_str());
+        }
+    }
+
     /// Marks `product` (named `name`) sold out: its stock was read at zero.
     pub fn sold_out(&self, product: ProductId, name: &str) {
         let mut marks = self.sold_out.lock().unwrap_or_else(|e| e.into_inner());

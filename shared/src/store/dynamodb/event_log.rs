@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::DynamoStore;
 use super::errors::classify;
 use super::items::{EVENTS_PARTITION, Item, Key, attr_s, event_type_partition, n, s};
-use super::shards::{EVENT_SHARDS, Fetched, every_shard, merge, shard_of, sharded};
+use super::shards::{EVENT_SHARDS, every_shard, fetch, merge, shard_of, sharded};
 use crate::events::{Event, LOG_RETENTION};
 use crate::store::{EventPage, EventQuery, EventStore, StoreError, event_position};
 
@@ -85,13 +85,8 @@ impl EventStore for DynamoStore {
                 .filter_expression("#expires > :now")
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .limit(count);
-            async move {
-                let output = request.send().await.map_err(classify)?;
-                Ok(Fetched { items: output.items.unwrap_or_default(), last_key: output.last_evaluated_key })
-            }
+                .scan_index_forward(false);
+            fetch(request, start, count)
         })
         .await?;
         let items: Vec<Event> = merged.items.iter().map(event_from_item).collect::<Result<_, _>>()?;

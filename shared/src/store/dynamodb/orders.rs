@@ -19,7 +19,7 @@ use super::items::{
     timestamp, user_orders_partition,
 };
 use super::paging::collect;
-use super::shards::{Fetched, STATUS_SHARDS, every_shard, merge};
+use super::shards::{Fetched, STATUS_SHARDS, every_shard, fetch, merge};
 use crate::domain::payment::StockMove;
 use crate::domain::{Order, OrderId, OrderItem, OrderStatus, PaymentStatus, ProductId, UserId};
 use crate::events::Actor;
@@ -459,7 +459,7 @@ impl DynamoStore {
         start: Option<Item>,
         count: i32,
     ) -> Result<Fetched, StoreError> {
-        let output = self
+        let request = self
             .client
             .query()
             .table_name(&self.table)
@@ -467,13 +467,8 @@ impl DynamoStore {
             .key_condition_expression(format!("GSI2PK = :pk AND {sort_condition}"))
             .expression_attribute_values(":pk", s(partition))
             .expression_attribute_values(":bound", s(bound))
-            .scan_index_forward(ascending)
-            .set_exclusive_start_key(start)
-            .limit(count)
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(Fetched { items: output.items.unwrap_or_default(), last_key: output.last_evaluated_key })
+            .scan_index_forward(ascending);
+        fetch(request, start, count).await
     }
 }
 

@@ -18,8 +18,10 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::errors::classify;
 use super::items::Item;
 use crate::store::StoreError;
 
@@ -55,6 +57,13 @@ pub(super) fn every_shard(partition: &str, shards: u32) -> Vec<String> {
 pub(super) struct Fetched {
     pub items: Vec<Item>,
     pub last_key: Option<Item>,
+}
+
+/// Runs `request` (one shard's query) from `start` for `count` items: what
+/// every [`merge`] caller's `fetch` ends with.
+pub(super) async fn fetch(request: QueryFluentBuilder, start: Option<Item>, count: i32) -> Result<Fetched, StoreError> {
+    let output = request.set_exclusive_start_key(start).limit(count).send().await.map_err(classify)?;
+    Ok(Fetched { items: output.items.unwrap_or_default(), last_key: output.last_evaluated_key })
 }
 
 /// What [`merge`] read: up to `limit` items in order, and whether any
