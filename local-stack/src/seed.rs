@@ -220,6 +220,7 @@ async fn ensure_products(store: &dyn Store, range: &Range, rng: &mut StdRng) -> 
             price: Money::from_minor(price.min(Money::MAX_PRICE.minor())),
             category: CategoryName::parse(category)?,
             stock,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         };

@@ -29,6 +29,7 @@ fn product(name: &str, category: &str, price: u64, stock: u64) -> Product {
         price: Money::from_minor(price),
         category: CategoryName::parse(category).unwrap(),
         stock,
+        stock_counters: 1,
         created_at: now,
         updated_at: now,
     }
@@ -42,6 +43,7 @@ fn update_of(product: &Product, stock: StockChange) -> ProductUpdate {
         price: product.price,
         category: product.category.clone(),
         stock,
+        stock_counters: product.stock_counters,
         updated_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     }
 }

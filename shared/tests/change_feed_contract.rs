@@ -55,6 +55,7 @@ async fn make_changes(store: &Arc<dyn Store>) {
         price: Money::from_minor(1000),
         category: category.name.clone(),
         stock: 6,
+        stock_counters: 1,
         created_at: at,
         updated_at: at,
     };
@@ -66,6 +67,7 @@ async fn make_changes(store: &Arc<dyn Store>) {
         price: Money::from_minor(1500),
         category: mug.category.clone(),
         stock: StockChange::Keep,
+        stock_counters: 1,
         updated_at: at,
     };
     store.update_product(&update).await.unwrap();

@@ -49,6 +49,7 @@ fn every_kind_of_event() -> Vec<Event> {
         price: Money::from_minor(1999),
         category: category.name.clone(),
         stock: 6,
+        stock_counters: 1,
         created_at: at,
         updated_at: at,
     };
@@ -58,6 +59,7 @@ fn every_kind_of_event() -> Vec<Event> {
         price: Money::from_minor(2450),
         category: CategoryName::parse("Tools").unwrap(),
         stock: 2,
+        stock_counters: 1,
         ..product.clone()
     };
     let order = Order {

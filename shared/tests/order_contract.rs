@@ -333,6 +333,7 @@ fn restock(product: &Product, stock: u64) -> shop::store::ProductUpdate {
         price: product.price,
         category: product.category.clone(),
         stock: shop::domain::StockChange::Set(stock),
+        stock_counters: product.stock_counters,
         updated_at: now(),
     }
 }

@@ -26,6 +26,7 @@ fn product(name: &str, description: &str, category: &str, price: u64, stock: u64
         price: Money::from_minor(price),
         category: CategoryName::parse(category).unwrap(),
         stock,
+        stock_counters: 1,
         created_at: now,
         updated_at: now,
     }
@@ -43,6 +44,7 @@ fn update(product: &Product, name: &str, stock: StockChange) -> ProductUpdate {
         price: product.price,
         category: product.category.clone(),
         stock,
+        stock_counters: product.stock_counters,
         updated_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
     }
 }

@@ -146,6 +146,7 @@ async fn orders_expire_moves_old_pending_orders_to_expired_and_leaves_the_rest()
         price: Money::from_minor(1000),
         category: shop::domain::CategoryName::parse("Garden").unwrap(),
         stock: 10,
+        stock_counters: 1,
         created_at: now,
         updated_at: now,
     };

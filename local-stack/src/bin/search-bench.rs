@@ -85,6 +85,7 @@ fn product(i: usize) -> Product {
         price: Money::from_minor(100 + (i as u64 * 7_919) % 50_000),
         category: CategoryName::parse(CATEGORIES[i % CATEGORIES.len()]).unwrap_or_else(|e| panic!("{e}")),
         stock: if i % 10 == 3 { 0 } else { 1 + (i as u64 % 50) },
+        stock_counters: 1,
         created_at: now,
         updated_at: now,
     }

@@ -218,6 +218,7 @@ mod tests {
             price: Money::from_minor(price_minor),
             category: CategoryName::parse("Books").unwrap(),
             stock,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         }

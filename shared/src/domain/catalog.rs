@@ -85,6 +85,18 @@ pub fn category_key(raw: &str) -> String {
     raw.trim().to_lowercase()
 }
 
+/// Most counters a product's stock may be spread over.
+pub const MAX_STOCK_COUNTERS: u16 = 32;
+
+/// How many counters hold a product's units: 1 (the default) to
+/// [`MAX_STOCK_COUNTERS`].
+pub fn parse_stock_counters(number: &serde_json::Number) -> Result<u16, String> {
+    match number.as_u64() {
+        Some(counters @ 1..) if counters <= u64::from(MAX_STOCK_COUNTERS) => Ok(counters as u16),
+        _ => Err(format!("must be an integer from 1 to {MAX_STOCK_COUNTERS}")),
+    }
+}
+
 /// Units in stock: a non-negative integer up to [`MAX_STOCK`].
 pub fn parse_stock(number: &serde_json::Number) -> Result<u64, String> {
     match number.as_u64() {
@@ -110,7 +122,13 @@ pub struct Product {
     pub price: Money,
     /// The category's name as it was created (its canonical spelling).
     pub category: CategoryName,
+    /// The total units in stock, however many counters hold them.
     pub stock: u64,
+    /// How many counters the units are spread over, so that orders of a
+    /// hot product write several keys instead of one (an admin's choice;
+    /// see `store::dynamodb::stock`). Every counter can serve any order;
+    /// the total is exact.
+    pub stock_counters: u16,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -249,6 +267,7 @@ mod tests {
             price: Money::from_minor(price),
             category: CategoryName::parse("Electronics").unwrap(),
             stock,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         }
@@ -306,6 +325,16 @@ mod tests {
         assert!(parse_stock(&n("-1")).is_err());
         assert!(parse_stock(&n("1.5")).is_err());
         assert!(parse_stock(&n("1000000001")).is_err());
+    }
+
+    #[test]
+    fn stock_counters_are_one_to_the_maximum() {
+        let n = |json: &str| serde_json::from_str::<serde_json::Number>(json).unwrap();
+        assert_eq!(parse_stock_counters(&n("1")), Ok(1));
+        assert_eq!(parse_stock_counters(&n("32")), Ok(MAX_STOCK_COUNTERS));
+        for wrong in ["0", "33", "-1", "2.5", "70000"] {
+            assert!(parse_stock_counters(&n(wrong)).is_err(), "{wrong}");
+        }
     }
 
     #[test]

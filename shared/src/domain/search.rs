@@ -122,6 +122,7 @@ mod tests {
             price: Money::from_minor(100),
             category: CategoryName::parse("Books").unwrap(),
             stock: 1,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         }

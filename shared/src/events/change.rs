@@ -204,6 +204,7 @@ mod tests {
             price: Money::from_minor(price),
             category: CategoryName::parse("Kitchen").unwrap(),
             stock,
+            stock_counters: 1,
             created_at: at,
             updated_at: at,
         }

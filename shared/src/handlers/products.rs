@@ -13,7 +13,7 @@ use super::query;
 use super::views::ProductView;
 use crate::app::App;
 use crate::cache::generational::Lookup;
-use crate::domain::catalog::{MAX_STOCK, category_key, parse_stock};
+use crate::domain::catalog::{MAX_STOCK, category_key, parse_stock, parse_stock_counters};
 use crate::domain::{CategoryName, Description, FieldErrors, Money, Product, ProductId, ProductName, StockChange};
 use crate::error::ApiError;
 use crate::http::{compression, json, json_bytes, no_content, parse_json, path_param, with_location};
@@ -38,6 +38,8 @@ struct NewProduct {
     price: Number,
     category: String,
     stock: Number,
+    #[serde(default)]
+    stock_counters: Option<Number>,
 }
 
 /// Every field optional. `stock` sets the count; `stockDelta` adds to it
@@ -51,6 +53,7 @@ struct ProductChanges {
     category: Option<String>,
     stock: Option<Number>,
     stock_delta: Option<Number>,
+    stock_counters: Option<Number>,
 }
 
 pub async fn list(app: &App, request: Request) -> Result<Response<Body>, ApiError> {
@@ -113,15 +116,28 @@ pub async fn create(app: &App, request: Request) -> Result<Response<Body>, ApiEr
     let description = errors.check("description", Description::parse(body.description.as_deref().unwrap_or("")));
     let price = errors.check("price", Money::price_from_json(&body.price));
     let stock = errors.check("stock", parse_stock(&body.stock));
+    let stock_counters = match &body.stock_counters {
+        Some(raw) => errors.check("stockCounters", parse_stock_counters(raw)),
+        None => Some(1),
+    };
     let category = existing_category(app, &body.category, &mut errors).await?;
-    let (Some(name), Some(description), Some(price), Some(stock), Some(category)) =
-        (name, description, price, stock, category)
+    let (Some(name), Some(description), Some(price), Some(stock), Some(stock_counters), Some(category)) =
+        (name, description, price, stock, stock_counters, category)
     else {
         return Err(errors.into());
     };
     let now = OffsetDateTime::now_utc();
-    let product =
-        Product { id: ProductId::new(), name, description, price, category, stock, created_at: now, updated_at: now };
+    let product = Product {
+        id: ProductId::new(),
+        name,
+        description,
+        price,
+        category,
+        stock,
+        stock_counters,
+        created_at: now,
+        updated_at: now,
+    };
     app.store.create_product(&product).await?;
     app.catalog_cache.invalidate(LIST_SCOPE).await;
     tracing::info!(product_id = %product.id, event = "product_created", "product created");
@@ -137,7 +153,8 @@ pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiEr
         && changes.price.is_none()
         && changes.category.is_none()
         && changes.stock.is_none()
-        && changes.stock_delta.is_none();
+        && changes.stock_delta.is_none()
+        && changes.stock_counters.is_none();
     if nothing {
         return Err(ApiError::bad_request("nothing to update"));
     }
@@ -151,6 +168,7 @@ pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiEr
         None => None,
     };
     let stock = stock_change(changes.stock, changes.stock_delta, &mut errors);
+    let stock_counters = changes.stock_counters.and_then(|raw| errors.check("stockCounters", parse_stock_counters(&raw)));
     if !errors.is_empty() {
         return Err(errors.into());
     }
@@ -161,6 +179,7 @@ pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiEr
         price: price.unwrap_or(current.price),
         category: category.unwrap_or(current.category),
         stock,
+        stock_counters: stock_counters.unwrap_or(current.stock_counters),
         updated_at: OffsetDateTime::now_utc(),
     };
     let updated = app.store.update_product(&update).await.map_err(|err| match err {

@@ -70,6 +70,7 @@ pub struct ProductView {
     pub price: Money,
     pub category: String,
     pub stock: u64,
+    pub stock_counters: u16,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -85,6 +86,7 @@ impl From<&Product> for ProductView {
             price: product.price,
             category: product.category.as_str().to_owned(),
             stock: product.stock,
+            stock_counters: product.stock_counters,
             created_at: product.created_at,
             updated_at: product.updated_at,
         }

@@ -192,6 +192,9 @@ pub struct ProductUpdate {
     pub price: Money,
     pub category: CategoryName,
     pub stock: StockChange,
+    /// How many counters hold the stock after the update; a change moves
+    /// the units, their total unchanged but for `stock`.
+    pub stock_counters: u16,
     pub updated_at: OffsetDateTime,
 }
 

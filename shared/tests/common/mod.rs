@@ -78,6 +78,11 @@ pub async fn fresh_dynamo_with(endpoint: &str, variables: &[(&str, &str)]) -> (D
 /// A product of the category Kitchen, saved in `store`, its times whole
 /// seconds (what every store keeps exactly).
 pub async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64) -> Product {
+    counted(store, name, price, stock, 1).await
+}
+
+/// [`stocked`], its units spread over `counters` stock counters.
+pub async fn counted(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64, counters: u16) -> Product {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let product = Product {
         id: ProductId::new(),
@@ -86,6 +91,7 @@ pub async fn stocked(store: &Arc<dyn Store>, name: &str, price: u64, stock: u64)
         price: Money::from_minor(price),
         category: CategoryName::parse("Kitchen").unwrap(),
         stock,
+        stock_counters: counters,
         created_at: now,
         updated_at: now,
     };

@@ -11,9 +11,10 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use time::OffsetDateTime;
 
 use super::DynamoStore;
-use super::errors::{classify, send_transaction};
+use super::errors::classify;
 use super::items::{Item, Key, attr_s, attr_time, attr_u64, n, s, timestamp};
-use super::orders::{items_failing, placing_failure};
+use super::orders::{items_failing, lines_of, placing_failure};
+use super::stock::{Direction, Refused};
 use crate::domain::{Cart, CartLine, Order, UserId};
 use crate::store::{CartStore, IdempotencyTicket, StoreError};
 
@@ -136,19 +137,19 @@ impl CartStore for DynamoStore {
         if cart_version == 0 {
             return Err(StoreError::CartChanged);
         }
-        let mut writes = self.order_writes(order, completion)?;
-        let cart_index = writes.len();
-        writes.push(self.cart_removal(order.user_id, cart_version, order.created_at)?);
-        let request = self.writer.transact_write_items().set_transact_items(Some(writes));
-        send_transaction(request).await.map(|_| ()).map_err(|err| {
+        let mut own = self.order_writes(order, completion)?;
+        let cart_position = own.len();
+        own.push(self.cart_removal(order.user_id, cart_version, order.created_at)?);
+        match self.send_with_stock(&lines_of(order), Direction::Reserve, order.created_at, &own).await {
             // A changed cart outranks short stock: the shopper reviews the
             // cart first, and its lines may no longer be the short ones.
-            if items_failing(&err, cart_index + 1).contains(&cart_index) {
-                StoreError::CartChanged
-            } else {
-                placing_failure(err, order)
+            Err(Refused::Other(err, first_own))
+                if items_failing(&err, first_own + own.len()).contains(&(first_own + cart_position)) =>
+            {
+                Err(StoreError::CartChanged)
             }
-        })
+            result => result.map_err(placing_failure),
+        }
     }
 
     async fn sweep_expired_carts(&self, _now: OffsetDateTime, _limit: usize) -> Result<usize, StoreError> {

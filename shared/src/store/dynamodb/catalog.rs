@@ -82,12 +82,13 @@ impl CatalogStore for DynamoStore {
         self.get(Key::category(key)).await?.map(|item| category_from_item(&item)).transpose()
     }
 
-    /// The product and its listing entry, in one transaction.
+    /// The product, its listing entry and its counters, in one transaction.
     async fn create_product(&self, product: &Product) -> Result<(), StoreError> {
-        let writes = vec![
+        let mut writes = vec![
             self.put(product_to_item(product), "attribute_not_exists(PK)")?,
             self.put(listing_item(product), "attribute_not_exists(PK)")?,
         ];
+        writes.extend(self.new_counters(product)?);
         let request = self.writer.transact_write_items().set_transact_items(Some(writes));
         send_transaction(request)
             .await
@@ -96,86 +97,48 @@ impl CatalogStore for DynamoStore {
     }
 
     async fn product_by_id(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        self.get(Key::product(id)).await?.map(|item| product_from_item(&item)).transpose()
+        self.read_product(id).await
     }
 
+    /// In place on the product item while it holds its own stock and keeps
+    /// doing so; otherwise a re-spread over its counters.
     async fn update_product(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
-        let UpdateExpression { set, condition, names, values } = update_expression(update);
-        let result = self
-            .writer
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Key::product(update.id).into_item()))
-            .update_expression(set)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let product = product_from_item(
-                    output.attributes().ok_or_else(|| StoreError::Internal("no attributes".into()))?,
-                )?;
-                self.write_listing(&product).await?;
-                Ok(product)
-            }
-            Err(err) => match err.as_service_error() {
-                // With the old item returned, the product exists: the stock
-                // condition is what failed.
-                Some(e) if e.is_conditional_check_failed_exception() => match e {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)
-                        if c.item().is_some() =>
-                    {
-                        // Only one bound is checked, by the delta's sign.
-                        match update.stock {
-                            StockChange::Adjust(delta) if delta > 0 => Err(StoreError::StockAboveMaximum),
-                            _ => Err(StoreError::InsufficientStock(vec![update.id])),
-                        }
-                    }
-                    _ => Err(StoreError::NotFound),
-                },
-                _ => Err(classify(err)),
-            },
-        }
-    }
-
-    /// The product and its listing entry, in one transaction.
-    async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
-        let delete = |key: Key, condition: &str| {
-            Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key.into_item()))
-                .condition_expression(condition)
-                .build()
-                .map(|delete| TransactWriteItem::builder().delete(delete).build())
-                .map_err(|e| StoreError::Internal(e.to_string()))
+        let in_place = if update.stock_counters <= 1 { self.update_in_place(update).await? } else { None };
+        let product = match in_place {
+            Some(product) => product,
+            None => self.respread(update).await?,
         };
-        // The listing entry becomes a tombstone, in no index, dated now:
-        // the change feed's late copy of an older state cannot bring the
-        // product back into the listings. It is kept two days, past the
-        // stream's own retention of one.
-        let now = OffsetDateTime::now_utc();
-        let mut tombstone = Key::product_listing(id).into_item();
-        tombstone.extend([
-            ("entity".to_owned(), s("productListing")),
-            ("deleted".to_owned(), AttributeValue::Bool(true)),
-            ("listedAt".to_owned(), n(now.unix_timestamp_nanos())),
-            ("expiresAt".to_owned(), n((now + time::Duration::days(2)).unix_timestamp())),
-        ]);
-        let tombstone = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(tombstone))
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let writes = vec![
-            delete(Key::product(id), "attribute_exists(PK)")?,
-            TransactWriteItem::builder().put(tombstone).build(),
-        ];
-        let request = self.writer.transact_write_items().set_transact_items(Some(writes));
-        send_transaction(request).await.map(|_| ()).map_err(|err| transaction_conflict(err, |_| StoreError::NotFound))
+        self.write_listing(&product).await?;
+        Ok(product)
+    }
+    /// The product, its counters and its listing entry, in one
+    /// transaction conditioned on the counters being the ones read.
+    async fn delete_product(&self, id: ProductId) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let stored = self.get(Key::product(id)).await?.ok_or(StoreError::NotFound)?;
+            let counters = items::stock_counters_of(&stored)?;
+            let condition = match counters {
+                0 | 1 => "attribute_exists(PK) AND (attribute_not_exists(stockCounters) OR stockCounters = :counters)",
+                _ => "stockCounters = :counters",
+            };
+            let product = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Key::product(id).into_item()))
+                .condition_expression(condition)
+                .expression_attribute_values(":counters", n(counters.max(1)))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut writes = vec![TransactWriteItem::builder().delete(product).build(), self.tombstone(id)?];
+            writes.extend(self.counter_deletes(id, counters)?);
+            let request = self.writer.transact_write_items().set_transact_items(Some(writes));
+            match send_transaction(request).await {
+                Ok(_) => return Ok(()),
+                // Gone, or re-spread since the read: read again.
+                Err(err) if super::orders::items_failing(&err, 1) == [0] => continue,
+                Err(err) => return Err(transaction_conflict(err, |_| StoreError::NotFound)),
+            }
+        }
+        Err(StoreError::Contended("the product kept changing under its deletion".into()))
     }
 
     async fn list_products(&self, query: &ProductQuery) -> Result<ProductPage, StoreError> {
@@ -206,6 +169,153 @@ impl CatalogStore for DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// A deleted product's listing entry: a tombstone, in no index, dated
+    /// now, so the change feed's late copy of an older state cannot bring
+    /// the product back into the listings. It is kept two days, past the
+    /// stream's own retention of one.
+    fn tombstone(&self, id: ProductId) -> Result<TransactWriteItem, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut tombstone = Key::product_listing(id).into_item();
+        tombstone.extend([
+            ("entity".to_owned(), s("productListing")),
+            ("deleted".to_owned(), AttributeValue::Bool(true)),
+            ("listedAt".to_owned(), n(now.unix_timestamp_nanos())),
+            ("expiresAt".to_owned(), n((now + time::Duration::days(2)).unix_timestamp())),
+        ]);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(tombstone))
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// [`CatalogStore::update_product`] of a product holding its own stock,
+    /// one conditional update; `None` when the product turned out to be
+    /// counted (its item no longer holds the stock).
+    async fn update_in_place(&self, update: &ProductUpdate) -> Result<Option<Product>, StoreError> {
+        let UpdateExpression { set, condition, names, values } = update_expression(update);
+        let result = self
+            .writer
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Key::product(update.id).into_item()))
+            .update_expression(set)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(product_from_item(
+                output.attributes().ok_or_else(|| StoreError::Internal("no attributes".into()))?,
+            )?)),
+            Err(err) => match err.as_service_error() {
+                // With the old item returned, the product exists: the stock
+                // condition is what failed.
+                Some(e) if e.is_conditional_check_failed_exception() => match e {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)
+                        if c.item().is_some_and(|item| items::stock_counters_of(item).is_ok_and(|n| n > 1)) =>
+                    {
+                        Ok(None)
+                    }
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)
+                        if c.item().is_some() =>
+                    {
+                        // Only one bound is checked, by the delta's sign.
+                        match update.stock {
+                            StockChange::Adjust(delta) if delta > 0 => Err(StoreError::StockAboveMaximum),
+                            _ => Err(StoreError::InsufficientStock(vec![update.id])),
+                        }
+                    }
+                    _ => Err(StoreError::NotFound),
+                },
+                _ => Err(classify(err)),
+            },
+        }
+    }
+
+    /// [`CatalogStore::update_product`] moving the units between the
+    /// product item and counters (or among counters): the stock as read
+    /// is changed as `update.stock` says and spread over
+    /// `update.stock_counters`, in one transaction conditioned on every
+    /// counter being as read. An order landing in between refuses it, and
+    /// it is tried again, up to 5 times (then a 429).
+    async fn respread(&self, update: &ProductUpdate) -> Result<Product, StoreError> {
+        for _ in 0..5 {
+            let stored = self.get(Key::product(update.id)).await?.ok_or(StoreError::NotFound)?;
+            let stored = product_from_item(&stored)?;
+            let from = match stored.stock_counters {
+                0 | 1 => vec![stored.stock],
+                count => self.read_counters(update.id, count).await?,
+            };
+            let stock = changed_stock(update.stock, from.iter().sum(), update.id)?;
+            let product = Product {
+                id: update.id,
+                name: update.name.clone(),
+                description: update.description.clone(),
+                price: update.price,
+                category: update.category.clone(),
+                stock,
+                stock_counters: update.stock_counters.max(1),
+                created_at: stored.created_at,
+                updated_at: update.updated_at,
+            };
+            let (condition, mut values) = if stored.stock_counters > 1 {
+                ("stockCounters = :counters", vec![(":counters", n(stored.stock_counters))])
+            } else {
+                (
+                    "attribute_exists(PK) AND (attribute_not_exists(stockCounters) OR stockCounters = :one) \
+                     AND #stock = :old",
+                    vec![(":one", n(1)), (":old", n(stored.stock))],
+                )
+            };
+            let product_write = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(product_to_item(&product)))
+                .condition_expression(condition)
+                .set_expression_attribute_names(
+                    (stored.stock_counters <= 1).then(|| HashMap::from([("#stock".to_owned(), "stock".to_owned())])),
+                )
+                .set_expression_attribute_values(Some(
+                    values.drain(..).map(|(name, value)| (name.to_owned(), value)).collect(),
+                ))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            let mut writes = vec![TransactWriteItem::builder().put(product_write).build()];
+            writes.extend(self.respread_writes(update.id, &from, stock, product.stock_counters)?);
+            let request = self.writer.transact_write_items().set_transact_items(Some(writes));
+            match send_transaction(request).await {
+                Ok(_) => return self.read_product(update.id).await?.ok_or(StoreError::NotFound),
+                Err(err) if !super::orders::items_failing(&err, usize::MAX).is_empty() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(5..50))).await;
+                }
+                Err(err) => return Err(transaction_conflict(err, |_| StoreError::NotFound)),
+            }
+        }
+        Err(StoreError::Contended("the product's stock kept moving under the change".into()))
+    }
+}
+
+/// The stock after `change`, from `total`: never below zero, and never
+/// above the maximum by an addition.
+fn changed_stock(change: StockChange, total: u64, id: ProductId) -> Result<u64, StoreError> {
+    match change {
+        StockChange::Keep => Ok(total),
+        StockChange::Set(stock) => Ok(stock),
+        StockChange::Adjust(delta) => {
+            let adjusted = total.checked_add_signed(delta).ok_or_else(|| StoreError::InsufficientStock(vec![id]))?;
+            if delta > 0 && adjusted > MAX_STOCK {
+                return Err(StoreError::StockAboveMaximum);
+            }
+            Ok(adjusted)
+        }
+    }
+}
+
 struct UpdateExpression {
     set: String,
     condition: String,
@@ -223,6 +333,7 @@ fn update_expression(update: &ProductUpdate) -> UpdateExpression {
         price: update.price,
         category: update.category.clone(),
         stock: 0,
+        stock_counters: update.stock_counters,
         created_at: update.updated_at,
         updated_at: update.updated_at,
     };
@@ -230,14 +341,17 @@ fn update_expression(update: &ProductUpdate) -> UpdateExpression {
     let mut values = HashMap::new();
     let mut assignments = Vec::new();
     for (name, value) in items::product_attributes(&preview) {
-        if matches!(name, "stock" | "createdAt" | "id" | "entity") {
+        if matches!(name, "stock" | "stockCounters" | "createdAt" | "id" | "entity") {
             continue;
         }
         assignments.push(format!("#{name} = :{name}"));
         names.insert(format!("#{name}"), name.to_owned());
         values.insert(format!(":{name}"), value);
     }
-    let mut condition = "attribute_exists(PK)".to_owned();
+    // Only while the item holds the stock itself: once counted, the
+    // change is a re-spread ([`DynamoStore::respread`]).
+    let mut condition = "attribute_exists(PK) AND (attribute_not_exists(stockCounters) OR stockCounters = :one)".to_owned();
+    values.insert(":one".into(), n(1));
     match update.stock {
         StockChange::Keep => {}
         StockChange::Set(stock) => {

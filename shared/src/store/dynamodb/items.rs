@@ -41,6 +41,12 @@ impl Key {
         Key { pk: format!("PRODUCT#{id}"), sk: "PRODUCT" }
     }
 
+    /// One of the counters holding a counted product's units, each its own
+    /// partition (see `stock`).
+    pub fn stock_counter(id: ProductId, counter: u16) -> Self {
+        Key { pk: format!("STOCK#{id}#{counter}"), sk: "STOCK" }
+    }
+
     /// A product's listing entry (see [`listing_item`]).
     pub fn product_listing(id: ProductId) -> Self {
         Key { pk: format!("PRODUCT#{id}"), sk: "LISTING" }
@@ -244,7 +250,7 @@ pub(super) fn category_from_item(item: &Item) -> Result<Category, StoreError> {
 }
 
 /// Every attribute of a product item; also what an update sets (all but
-/// the keys, `createdAt` and `stock`). No index key: orders rewrite the
+/// the keys, `createdAt`, `stock` and `stockCounters`). No index key: orders rewrite the
 /// product item (its stock), and an index entry of it would take every
 /// order of the shop into one index partition. Listings read the listing
 /// entries instead ([`listing_item`]).
@@ -258,6 +264,7 @@ pub(super) fn product_attributes(product: &Product) -> Vec<(&'static str, Attrib
         ("category", s(product.category.as_str())),
         ("categoryKey", s(product.category.key())),
         ("stock", n(product.stock)),
+        ("stockCounters", n(product.stock_counters)),
         ("searchText", s(product.search_text())),
         ("createdAt", timestamp(product.created_at)),
         ("updatedAt", timestamp(product.updated_at)),
@@ -302,9 +309,19 @@ pub(super) fn product_from_item(item: &Item) -> Result<Product, StoreError> {
         price: Money::from_minor(attr_u64(item, "price")?),
         category: CategoryName::parse(&attr_s(item, "category")?).map_err(|e| corrupt("category", e))?,
         stock: attr_u64(item, "stock")?,
+        stock_counters: stock_counters_of(item)?,
         created_at: attr_time(item, "createdAt")?,
         updated_at: attr_time(item, "updatedAt")?,
     })
+}
+
+/// A product item's counter count; items written before counters: 1.
+pub(super) fn stock_counters_of(item: &Item) -> Result<u16, StoreError> {
+    match item.get("stockCounters") {
+        None => Ok(1),
+        Some(_) => u16::try_from(attr_u64(item, "stockCounters")?)
+            .map_err(|_| StoreError::Internal("item attribute stockCounters is out of range".into())),
+    }
 }
 
 /// GSI1's partition of one user's orders.
@@ -417,6 +434,7 @@ mod tests {
             price: Money::from_minor(129_999),
             category: CategoryName::parse("Electronics").unwrap(),
             stock: 7,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         };

@@ -40,6 +40,7 @@ mod paging;
 mod partitions;
 mod search;
 mod shards;
+mod stock;
 pub mod stream;
 pub mod table;
 mod users;
@@ -79,6 +80,9 @@ pub struct DynamoStore {
     /// which is safe: a cancelled transaction wrote nothing.
     writer: Client,
     table: String,
+    /// What this process last read of counted products' counters: where
+    /// their orders take units from (see [`stock`]).
+    hints: std::sync::Arc<stock::CounterHints>,
 }
 
 impl DynamoStore {
@@ -100,7 +104,7 @@ impl DynamoStore {
 
     pub fn from_client(client: Client, table: &str) -> Self {
         let writer = Client::from_conf(client.config().to_builder().retry_config(RetryConfig::disabled()).build());
-        DynamoStore { client, writer, table: table.to_owned() }
+        DynamoStore { client, writer, table: table.to_owned(), hints: Default::default() }
     }
 
     pub fn client(&self) -> &Client {

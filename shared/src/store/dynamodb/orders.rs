@@ -20,8 +20,9 @@ use super::items::{
 };
 use super::paging::collect;
 use super::shards::{Fetched, STATUS_SHARDS, every_shard, fetch, merge};
+use super::stock::{Direction, Refused};
 use crate::domain::payment::StockMove;
-use crate::domain::{Order, OrderId, OrderItem, OrderStatus, PaymentStatus, ProductId, UserId};
+use crate::domain::{Order, OrderId, OrderStatus, PaymentStatus, ProductId, UserId};
 use crate::events::Actor;
 use crate::store::{
     IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyClaim, IdempotencyTicket, OrderPage, OrderStore, StoreError,
@@ -32,7 +33,7 @@ use crate::store::{
 const MAX_QUERIES_PER_PAGE: usize = 10;
 
 impl DynamoStore {
-    fn update(
+    pub(super) fn update(
         &self,
         key: Key,
         expression: &str,
@@ -98,45 +99,16 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// A line's units taken from its product, conditioned on enough stock
-    /// (and on the product existing): placing an order, and a late payment
-    /// taking an expired order's units again.
-    fn take_stock(&self, line: &OrderItem, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
-        self.update(
-            Key::product(line.product_id),
-            "SET #stock = #stock - :quantity, #updatedAt = :now",
-            "attribute_exists(PK) AND #stock >= :quantity",
-            &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-            vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
-        )
-    }
-
-    /// A line's units given back to its product, if it still exists:
-    /// cancelling and expiring.
-    fn return_stock(&self, line: &OrderItem, at: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {
-        self.update(
-            Key::product(line.product_id),
-            "SET #stock = #stock + :quantity, #updatedAt = :now",
-            "attribute_exists(PK)",
-            &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
-            vec![(":quantity", n(line.quantity)), (":now", timestamp(at))],
-        )
-    }
-
-    /// The items of placing `order`, in this order: a conditional stock
-    /// decrement per line, the order put, and the completion of the
-    /// idempotency ticket (see [`placing_failure`]). Checkout adds the
-    /// cart's removal after them.
+    /// The items of placing `order` after its stock takes (see
+    /// [`DynamoStore::send_with_stock`]), in this order: the order put and
+    /// the completion of the idempotency ticket (see [`placing_failure`]).
+    /// Checkout adds the cart's removal after them.
     pub(super) fn order_writes(
         &self,
         order: &Order,
         completion: Option<(&IdempotencyTicket, &str)>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let mut writes = Vec::with_capacity(order.items.len() + 3);
-        for line in &order.items {
-            writes.push(self.take_stock(line, order.created_at)?);
-        }
-        writes.push(self.put(order_to_item(order)?, "attribute_not_exists(PK)")?);
+        let mut writes = vec![self.put(order_to_item(order)?, "attribute_not_exists(PK)")?];
         if let Some((ticket, body)) = completion {
             writes.push(self.update(
                 Key::idempotency(ticket.user_id, &ticket.key),
@@ -150,22 +122,25 @@ impl DynamoStore {
     }
 }
 
-/// What a failed [`DynamoStore::order_writes`] transaction means: the
-/// lines whose stock was short, or a collision no retry would mend.
-pub(super) fn placing_failure(
-    err: aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
-    order: &Order,
-) -> StoreError {
-    let lines: Vec<ProductId> = order.items.iter().map(|line| line.product_id).collect();
-    let short = items_failing(&err, lines.len());
-    transaction_conflict(err, |index| match index {
-        i if i < lines.len() => StoreError::InsufficientStock(short.iter().map(|&i| lines[i]).collect()),
-        i if i == lines.len() => StoreError::Internal("order id collision".into()),
-        _ => StoreError::Internal("idempotency claim taken over".into()),
-    })
+/// An order's lines as the stock sees them.
+pub(super) fn lines_of(order: &Order) -> Vec<(ProductId, u64)> {
+    order.items.iter().map(|line| (line.product_id, line.quantity)).collect()
+}
+
+/// What a refused placing of [`DynamoStore::order_writes`] means: short
+/// stock, or a collision of the order's own items that no retry mends.
+pub(super) fn placing_failure(refused: Refused) -> StoreError {
+    match refused {
+        Refused::Short(short) => StoreError::InsufficientStock(short),
+        Refused::Store(err) => err,
+        Refused::Other(err, first_own) => transaction_conflict(err, |index| {
+            if index <= first_own {
+                StoreError::Internal("order id collision".into())
+            } else {
+                StoreError::Internal("idempotency claim taken over".into())
+            }
+        }),
+    }
 }
 
 fn reply_of(record: &Item) -> Option<(u16, String)> {
@@ -250,9 +225,8 @@ impl OrderStore for DynamoStore {
         order: &Order,
         completion: Option<(&IdempotencyTicket, &str)>,
     ) -> Result<(), StoreError> {
-        let request =
-            self.writer.transact_write_items().set_transact_items(Some(self.order_writes(order, completion)?));
-        send_transaction(request).await.map(|_| ()).map_err(|err| placing_failure(err, order))
+        let own = self.order_writes(order, completion)?;
+        self.send_with_stock(&lines_of(order), Direction::Reserve, order.created_at, &own).await.map_err(placing_failure)
     }
 
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
@@ -290,38 +264,23 @@ impl OrderStore for DynamoStore {
         by: &Actor,
     ) -> Result<(), StoreError> {
         let order_write = self.order_update(current, next, by)?;
-        // Returned units skip lines whose product was deleted since: their
-        // increments are dropped and the transaction tried again.
-        let mut lines: Vec<&OrderItem> =
-            if stock == StockMove::Keep { Vec::new() } else { current.items.iter().collect() };
-        for _ in 0..3 {
-            let mut request = self.writer.transact_write_items().transact_items(order_write.clone());
-            for line in &lines {
-                request = request.transact_items(match stock {
-                    StockMove::Reserve => self.take_stock(line, next.updated_at)?,
-                    _ => self.return_stock(line, next.updated_at)?,
-                });
+        let direction = match stock {
+            StockMove::Keep => {
+                let request = self.writer.transact_write_items().transact_items(order_write);
+                return send_transaction(request)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| transaction_conflict(err, |_| StoreError::StatusChanged));
             }
-            let err = match send_transaction(request).await {
-                Ok(_) => return Ok(()),
-                Err(err) => err,
-            };
-            let failing = items_failing(&err, lines.len() + 1);
-            if failing.contains(&0) {
-                return Err(StoreError::StatusChanged);
-            }
-            if failing.is_empty() {
-                return Err(transaction_conflict(err, |_| StoreError::StatusChanged));
-            }
-            let failing_lines: Vec<usize> = failing.iter().map(|i| i - 1).collect();
-            if stock == StockMove::Reserve {
-                return Err(StoreError::InsufficientStock(
-                    failing_lines.iter().map(|&i| lines[i].product_id).collect(),
-                ));
-            }
-            lines = lines.into_iter().enumerate().filter(|(i, _)| !failing_lines.contains(i)).map(|(_, l)| l).collect();
+            StockMove::Reserve => Direction::Reserve,
+            StockMove::Release => Direction::Release,
+        };
+        match self.send_with_stock(&lines_of(current), direction, next.updated_at, &[order_write]).await {
+            Ok(()) => Ok(()),
+            Err(Refused::Short(short)) => Err(StoreError::InsufficientStock(short)),
+            Err(Refused::Store(err)) => Err(err),
+            Err(Refused::Other(err, _)) => Err(transaction_conflict(err, |_| StoreError::StatusChanged)),
         }
-        Err(StoreError::Unavailable("an order change kept conflicting with product deletions".into()))
     }
 
     async fn record_payment_event(&self, id: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {

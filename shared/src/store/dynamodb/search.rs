@@ -36,6 +36,7 @@ use super::DynamoStore;
 use super::errors::classify;
 use super::items::{self, Item, PRODUCTS_PARTITION, n, product_attributes, product_from_item, s};
 use super::paging::{Budget, collect};
+use super::stock::counter_of;
 use super::stream::change_of;
 use crate::domain::search::{MAX_EXAMINED, PROBE, changes_listings, index_key, index_keys};
 use crate::domain::{ListPosition, Product, ProductId, ProductPage, ProductQuery};
@@ -105,6 +106,16 @@ pub struct IndexWork {
     pub listings_changed: bool,
 }
 
+/// The product of a stream record of a stock counter that reached or left
+/// zero (a counter created or removed holding units counts too).
+fn counter_crossing_zero(record: &StreamRecord) -> Option<ProductId> {
+    let units = |image: Option<&Item>| image.and_then(counter_of);
+    let (old, new) = (units(record.dynamodb.old_image.as_ref()), units(record.dynamodb.new_image.as_ref()));
+    let product = old.or(new)?.0;
+    let in_stock = |counter: Option<(ProductId, u64)>| counter.is_some_and(|(_, units)| units > 0);
+    (in_stock(old) != in_stock(new)).then_some(product)
+}
+
 /// The entry writes that take the index from `before` to `after` (either
 /// absent: a creation, a deletion). None for a stock change that neither
 /// reaches nor leaves zero: orders would otherwise rewrite every entry of
@@ -139,7 +150,10 @@ impl DynamoStore {
     pub async fn index_records(&self, records: &[StreamRecord]) -> Result<IndexWork, StoreError> {
         // Product id -> (state before the batch, state after it).
         let mut spans: HashMap<ProductId, (Option<Product>, Option<Product>)> = HashMap::new();
+        // Counted products one of whose counters reached or left zero.
+        let mut recount = BTreeSet::new();
         for record in records {
+            recount.extend(counter_crossing_zero(record));
             let change = match change_of(record) {
                 Ok(Some(change)) => change,
                 Ok(None) => continue,
@@ -177,8 +191,21 @@ impl DynamoStore {
                 writes.push(write);
             }
         }
+        // A counter's zero is not the product's: its total is read, and
+        // its availability written as that total says. The product item's
+        // own image of a counted product holds the total as of the last
+        // admin write, so this runs even when the batch had one.
+        let mut recounted = Vec::new();
+        for id in recount {
+            let Some(product) = self.read_product(id).await? else { continue };
+            let other_availability = Product { stock: u64::from(product.stock == 0), ..product.clone() };
+            writes.extend(entry_writes(Some(&other_availability), Some(&product)));
+            work.puts += index_keys(&product).len();
+            work.listings_changed = true;
+            recounted.push(product);
+        }
         self.write_all(writes).await?;
-        for product in listed {
+        for product in listed.into_iter().chain(&recounted) {
             self.write_listing(product).await?;
         }
         Ok(work)
@@ -522,6 +549,7 @@ mod tests {
             price: Money::from_minor(1250),
             category: CategoryName::parse("Home").unwrap(),
             stock,
+            stock_counters: 1,
             created_at: now,
             updated_at: now,
         }

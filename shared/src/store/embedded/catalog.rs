@@ -114,6 +114,7 @@ impl CatalogStore for EmbeddedStore {
                 price: update.price,
                 category: update.category,
                 stock,
+                stock_counters: update.stock_counters,
                 updated_at: update.updated_at,
                 ..current.clone()
             };

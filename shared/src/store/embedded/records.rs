@@ -116,10 +116,18 @@ pub(super) struct ProductRecord {
     price_minor: u64,
     category: String,
     stock: u64,
+    /// One store transaction serializes every order here, so the counters
+    /// are kept as the admin's setting only (records before it: 1).
+    #[serde(default = "one_counter")]
+    stock_counters: u16,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
+}
+
+fn one_counter() -> u16 {
+    1
 }
 
 impl ProductRecord {
@@ -131,6 +139,7 @@ impl ProductRecord {
             price_minor: product.price.minor(),
             category: product.category.as_str().to_owned(),
             stock: product.stock,
+            stock_counters: product.stock_counters,
             created_at: product.created_at,
             updated_at: product.updated_at,
         };
@@ -147,6 +156,7 @@ impl ProductRecord {
             price: Money::from_minor(record.price_minor),
             category: CategoryName::parse(&record.category).map_err(&corrupt)?,
             stock: record.stock,
+            stock_counters: record.stock_counters,
             created_at: record.created_at,
             updated_at: record.updated_at,
         })
