@@ -12,9 +12,13 @@
 # last line, one JSON object: hottestPartition, hottestShare,
 # ordersPerSecondAtLimit, orders, totalUnits, unknownItems, and apart the
 # hottest of one customer's own partitions (a cart, a user's orders), whose
-# heat grows with that customer's activity, not with the shop's orders.
-# Usage: load/partition-heat.sh [seconds] [users] [profile]
-#   (default 60 20 shoppers; `flash-sale` runs shop-load's flash sale)
+# heat grows with that customer's activity, not with the shop's orders;
+# then the hottest of one product's own partitions (its item, a stock
+# counter) and productOrdersPerSecondAtLimit, that product's ceiling.
+# Usage: load/partition-heat.sh [seconds] [users] [profile] [counters] [units]
+#   (default 60 20 shoppers; `flash-sale` runs shop-load's flash sale of
+#   UNITS units (default 100000, more than a run sells) spread over
+#   COUNTERS stock counters (default 1))
 set -euo pipefail
 # shellcheck source=../local-stack/lib.sh
 source "$(dirname "$0")/../local-stack/lib.sh"
@@ -22,6 +26,8 @@ cd "$REPO_DIR"
 SECONDS_RUN=${1:-60}
 USERS=${2:-20}
 PROFILE=${3:-shoppers}
+COUNTERS=${4:-1}
+UNITS=${5:-100000}
 # The stand-ins installed, the fast shop-local built, $WORK and $PIDS
 # stopped on exit (shared with the other load scripts).
 source load/both-backends.sh
@@ -46,6 +52,7 @@ curl -sf -o /dev/null "http://127.0.0.1:$stripe_port/_config/webhooks/heat" \
 
 case $PROFILE in
     shoppers) load=(--profile checkout --weights "0,0,0,0,1") ;;
+    flash-sale) load=(--profile flash-sale --units "$UNITS" --counters "$COUNTERS") ;;
     *) load=(--profile "$PROFILE") ;;
 esac
 # The setup (the catalog, its search entries and listing entries, the
@@ -84,5 +91,8 @@ for p in report["patterns"][:30]:
           f"{p['ordersPerSecondAtLimit']:>18,.0f}")
 print(json.dumps({k: report[k] for k in
     ("hottestPartition", "hottestShare", "ordersPerSecondAtLimit", "orders", "totalUnits", "unknownItems",
-     "hottestCustomerPartition", "hottestCustomerUnitsPerOrder")}))
+     "hottestCustomerPartition", "hottestCustomerUnitsPerOrder", "hottestProductPartition",
+     "productOrdersPerSecondAtLimit")}))
+# No order counted: the load failed (see its log above), not a result.
+sys.exit(0 if report["orders"] > 0 else 1)
 EOF

@@ -4,8 +4,8 @@ use std::fmt;
 
 pub const USAGE: &str = "usage: shop-load --base-url URL --profile normal|stress|spike|browse|checkout|search|flash-sale \
 [--users N] [--duration SECONDS] [--ramp-up SECONDS] [--json FILE] \
-[--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N] [--units N] [--ceiling-seconds N] \
-[--settle SECONDS]";
+[--weights REG,BROWSE,ORDER,HEALTH[,SHOP[,SEARCH]]] [--admin-email EMAIL] [--catalog N] [--units N] [--counters N] \
+[--ceiling-seconds N] [--settle SECONDS]";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -68,6 +68,9 @@ pub struct Options {
     pub products: usize,
     /// The flash-sale product's units (`--units`, default 1000).
     pub units: u64,
+    /// The stock counters the flash-sale product's units are spread over
+    /// (`--counters`, default 1).
+    pub counters: u64,
     /// A pause between the setup and the attack (`--settle`, default 0):
     /// for a server's change feed to catch up with the setup's writes.
     pub settle: u64,
@@ -111,6 +114,7 @@ impl Options {
         let mut admin_email = "load-admin@example.com".to_owned();
         let mut products = 200;
         let mut units = 1000;
+        let mut counters = 1;
         let mut settle = 0;
         let mut ceiling_seconds = 3;
         while let Some(flag) = args.next() {
@@ -137,6 +141,7 @@ impl Options {
                 "--admin-email" => admin_email = value()?,
                 "--catalog" | "--products" => products = number(&flag, &value()?, 1)?,
                 "--units" => units = number(&flag, &value()?, 1)? as u64,
+                "--counters" => counters = number(&flag, &value()?, 1)? as u64,
                 "--settle" => settle = number(&flag, &value()?, 0)? as u64,
                 "--ceiling-seconds" => ceiling_seconds = number(&flag, &value()?, 1)? as u64,
                 "--help" | "-h" => return Err("help".into()),
@@ -157,6 +162,7 @@ impl Options {
             admin_email,
             products,
             units,
+            counters,
             settle,
             ceiling_seconds,
         })
@@ -213,7 +219,9 @@ mod tests {
         let six = parse("--base-url u --profile normal --weights 0,0,0,0,0,2").unwrap();
         assert_eq!((six.weights.searching, six.weights.shopping), (2, 0));
         let flash = parse("--base-url u --profile flash-sale --units 40").unwrap();
-        assert_eq!((flash.weights.flash_sale, flash.units, flash.users), (100, 40, 200));
+        assert_eq!((flash.weights.flash_sale, flash.units, flash.users, flash.counters), (100, 40, 200, 1));
+        let spread = parse("--base-url u --profile flash-sale --counters 8").unwrap();
+        assert_eq!(spread.counters, 8);
         let search = parse("--base-url u --profile search --catalog 100000").unwrap();
         assert_eq!((search.weights.searching, search.weights.browsing, search.products), (100, 0, 100_000));
         assert_eq!(parse("--base-url u --profile normal --products 7").unwrap().products, 7, "the old name");

@@ -88,6 +88,7 @@ pub async fn prepare(options: &Options) -> Result<Fixtures, String> {
             "price": 19.99,
             "category": CATEGORIES[0],
             "stock": options.units,
+            "stockCounters": options.counters,
         });
         let (status, body) = post(&client, &format!("{base}/api/products"), Some(&admin), &body).await?;
         if status != StatusCode::CREATED {

@@ -258,6 +258,49 @@ async fn a_listing_shows_availability_while_the_product_page_shows_exact_stock()
     assert_eq!((page["items"][0]["price"].clone(), stock_listed(&page)), (json!(18.5), json!(4)));
 }
 
+#[tokio::test]
+async fn a_product_spread_over_counters_sells_exactly_its_stock_and_shows_sold_out() {
+    let (app, admin) = catalog_app().await;
+    let body = |counters: Value| {
+        json!({"name": "Flash Tee", "price": 15, "category": "Electronics", "stock": 6, "stockCounters": counters})
+    };
+    for wrong in [json!(0), json!(33), json!(2.5), json!(-1)] {
+        let refused = expect_error(app.create_product(&admin, body(wrong)).await, StatusCode::BAD_REQUEST).await;
+        assert!(refused["details"]["stockCounters"].is_string(), "{refused}");
+    }
+    let created = expect_status(app.create_product(&admin, body(json!(4))).await, StatusCode::CREATED).await;
+    assert_eq!((created["stock"].clone(), created["stockCounters"].clone()), (json!(6), json!(4)));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (first, _) = app.signed_up_customer().await;
+    let (second, _) = app.signed_up_customer().await;
+    let buyers = (0..10).map(|n| {
+        let token = if n % 2 == 0 { first.clone() } else { second.clone() };
+        let (app, id) = (&app, id.clone());
+        async move {
+            app.place_order(&token, json!({"items": [{"productId": id, "quantity": 1}]})).await.status()
+        }
+    });
+    let answers = futures::future::join_all(buyers).await;
+    let won = answers.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let sold_out = answers.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    assert_eq!((won, sold_out), (6, 4), "{answers:?}");
+    let page = expect_status(app.get_product(&id).await, StatusCode::OK).await;
+    assert_eq!((page["stock"].clone(), page["stockCounters"].clone()), (json!(0), json!(4)));
+    // The counters reaching zero are the product's sell-out in the listings.
+    app.settled().await;
+    let in_stock = expect_status(app.list_products("category=Electronics&inStock=true").await, StatusCode::OK).await;
+    assert_eq!(in_stock["items"], json!([]));
+    let refused = app.update_product(&admin, &id, json!({"stockCounters": 0})).await;
+    expect_error(refused, StatusCode::BAD_REQUEST).await;
+    let restocked = app.update_product(&admin, &id, json!({"stockDelta": 5})).await;
+    assert_eq!(expect_status(restocked, StatusCode::OK).await["stock"], 5);
+    let one = expect_status(app.update_product(&admin, &id, json!({"stockCounters": 1})).await, StatusCode::OK).await;
+    assert_eq!((one["stock"].clone(), one["stockCounters"].clone()), (json!(5), json!(1)));
+    app.settled().await;
+    let in_stock = expect_status(app.list_products("category=Electronics&inStock=true").await, StatusCode::OK).await;
+    assert_eq!(ids(&in_stock["items"]), [id]);
+}
+
 /// A catalog of 12 products to filter and page through.
 async fn seeded() -> (TestApp, Vec<Value>) {
     let (app, admin) = catalog_app().await;

@@ -30,7 +30,7 @@ pub fn product_scope(id: ProductId) -> String {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct NewProduct {
     name: String,
     #[serde(default)]

@@ -21,6 +21,10 @@
 //! on the store for over a second, the store is slow or down (503, as any
 //! call to it would answer).
 //!
+//! A product whose stock is spread over counters (see
+//! `store::dynamodb::stock`) lets one order a counter in at once: its
+//! orders write different items, so they do not conflict.
+//!
 //! Products share 256 queues by hash, so memory stays fixed
 //! whatever the catalog; two products sharing one only queue a little
 //! longer. A Lambda instance serves one request at a time, so there the
@@ -43,8 +47,12 @@ const STRIPES: usize = 256;
 
 /// Orders of one product in flight at once, per process: one, so that they
 /// never conflict with each other in the store (a conflict is retried,
-/// then a 429).
+/// then a 429); one per counter for a product with stock counters.
 pub const PER_PRODUCT: usize = 1;
+
+/// Places in each queue: a product of one counter takes them all, one of
+/// `n` counters `LANES / n` of them (at least one).
+const LANES: u32 = crate::domain::catalog::MAX_STOCK_COUNTERS as u32;
 
 /// How long a sold-out mark answers for the store.
 pub const SOLD_OUT_FOR: Duration = Duration::from_secs(1);
@@ -69,18 +77,22 @@ pub enum NoTurn {
 
 pub struct KeyQueues {
     stripes: Vec<Semaphore>,
-    /// When each stripe's current turn began (`None`: no turn held).
+    /// When the stripe's turns began, from the first taken while none was
+    /// held to the next release (`None`: none held since).
     turn_began: Vec<Mutex<Option<Instant>>>,
     /// Products seen sold out: when, and their names (what the 409 says).
     sold_out: Mutex<HashMap<ProductId, (Instant, String)>>,
+    /// Products read with several stock counters, and how many.
+    counters: Mutex<HashMap<ProductId, u16>>,
 }
 
 impl Default for KeyQueues {
     fn default() -> Self {
         KeyQueues {
-            stripes: (0..STRIPES).map(|_| Semaphore::new(PER_PRODUCT)).collect(),
+            stripes: (0..STRIPES).map(|_| Semaphore::new(LANES as usize)).collect(),
             turn_began: (0..STRIPES).map(|_| Mutex::new(None)).collect(),
             sold_out: Mutex::new(HashMap::new()),
+            counters: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -108,13 +120,14 @@ impl KeyQueues {
     /// none left to read and write.
     /// A request that got no turn is told why ([`NoTurn`]).
     pub async fn hold(&self, products: impl IntoIterator<Item = ProductId>) -> Result<Held<'_>, NoTurn> {
-        let mut stripes: Vec<usize> = products.into_iter().map(stripe_of).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
+        // Each stripe once, taking the most places any of its products needs.
+        let mut stripes: Vec<(usize, u32)> = products.into_iter().map(|p| (stripe_of(p), self.places(p))).collect();
+        stripes.sort_unstable_by_key(|&(stripe, places)| (stripe, std::cmp::Reverse(places)));
+        stripes.dedup_by_key(|&mut (stripe, _)| stripe);
         let mut held = Held { queues: self, stripes: Vec::with_capacity(stripes.len()), _permits: Vec::new() };
-        for stripe in stripes {
+        for (stripe, places) in stripes {
             let cap = deadline::remaining().map(|left| left.saturating_sub(QUEUE_MARGIN));
-            let Ok(permit) = deadline::bounded(cap, self.stripes[stripe].acquire()).await else {
+            let Ok(permit) = deadline::bounded(cap, self.stripes[stripe].acquire_many(places)).await else {
                 let began = *self.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner());
                 return Err(match began {
                     Some(began) if began.elapsed() > SLOW_TURN => NoTurn::StoreSlow,
@@ -122,7 +135,7 @@ impl KeyQueues {
                 });
             };
             held._permits.push(permit.expect("the queues are never closed"));
-            *self.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+            self.turn_began[stripe].lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Instant::now);
             held.stripes.push(stripe);
         }
         Ok(held)
@@ -131,11 +144,27 @@ impl KeyQueues {
 
 impl KeyQueues {
     /// What a strongly consistent read of `product` says: sold out when its
-    /// stock is zero.
+    /// stock is zero, and how many counters hold it.
     pub fn note_stock(&self, product: &crate::domain::Product) {
         if product.stock == 0 {
             self.sold_out(product.id, product.name.as_str());
         }
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if product.stock_counters > 1 {
+            if counters.len() >= 4 * STRIPES && !counters.contains_key(&product.id) {
+                counters.clear();
+            }
+            counters.insert(product.id, product.stock_counters);
+        } else {
+            counters.remove(&product.id);
+        }
+    }
+
+    /// The places one order of `product` takes in its queue.
+    fn places(&self, product: ProductId) -> u32 {
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let lanes = counters.get(&product).map_or(1, |&n| u32::from(n).clamp(1, LANES));
+        LANES / lanes
     }
 
     /// Marks `product` (named `name`) sold out: its stock was read at zero.
@@ -198,6 +227,33 @@ mod tests {
             buyer.await.unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), PER_PRODUCT);
+    }
+
+    #[tokio::test]
+    async fn a_product_of_eight_counters_lets_eight_orders_run_at_once() {
+        let queues = Arc::new(KeyQueues::default());
+        let mut product = crate::domain::Product {
+            id: ProductId::new(),
+            name: crate::domain::ProductName::parse("Flash").unwrap(),
+            description: Default::default(),
+            price: crate::domain::Money::from_minor(100),
+            category: crate::domain::CategoryName::parse("Sale").unwrap(),
+            stock: 100,
+            stock_counters: 8,
+            created_at: time::OffsetDateTime::now_utc(),
+            updated_at: time::OffsetDateTime::now_utc(),
+        };
+        queues.note_stock(&product);
+        let held: Vec<_> = futures::future::join_all((0..8).map(|_| queues.hold([product.id]))).await;
+        assert!(held.iter().all(Result::is_ok), "eight turns at once");
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        assert!(deadline::within(deadline, queues.hold([product.id])).await.is_err(), "not a ninth");
+        drop(held);
+        product.stock_counters = 1;
+        queues.note_stock(&product);
+        let _one = queues.hold([product.id]).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        assert!(deadline::within(deadline, queues.hold([product.id])).await.is_err(), "one again");
     }
 
     #[tokio::test]

@@ -217,6 +217,7 @@ impl Heat {
         }
         let hottest = partitions.iter().find(|p| !is_one_customers(&p.partition));
         let hottest_own = partitions.iter().find(|p| is_one_customers(&p.partition));
+        let hottest_product = partitions.iter().find(|p| is_one_products(&p.partition));
         Summary {
             orders: self.orders,
             total_units,
@@ -226,6 +227,8 @@ impl Heat {
             orders_per_second_at_limit: hottest.map_or(0.0, |p| at_limit(p.units, self.orders)),
             hottest_customer_partition: hottest_own.map(|p| p.partition.clone()).unwrap_or_default(),
             hottest_customer_units_per_order: hottest_own.map_or(0.0, |p| p.units_per_order),
+            hottest_product_partition: hottest_product.map(|p| p.partition.clone()).unwrap_or_default(),
+            product_orders_per_second_at_limit: hottest_product.map_or(0.0, |p| at_limit(p.units, self.orders)),
             partitions: partitions.into_iter().take(top).collect(),
             patterns,
         }
@@ -285,8 +288,20 @@ pub struct Summary {
     /// that customer's, not the shop's.
     pub hottest_customer_partition: String,
     pub hottest_customer_units_per_order: f64,
+    /// The hottest of one product's own partitions (its item with its
+    /// listing entry, a stock counter), and the order rate at which it
+    /// would reach the limit: the ceiling of the hottest product's orders
+    /// at this run's mix (under the flash sale, of that one product).
+    pub hottest_product_partition: String,
+    pub product_orders_per_second_at_limit: f64,
     pub partitions: Vec<PartitionLoad>,
     pub patterns: Vec<PatternLoad>,
+}
+
+/// Whether a table partition is one product's own: its item (and listing
+/// entry), or one of its stock counters.
+fn is_one_products(partition: &str) -> bool {
+    partition.starts_with("table PRODUCT#") || partition.starts_with("table STOCK#")
 }
 
 /// A partition's name with every id (a UUID, a shard number, a search
@@ -570,6 +585,25 @@ mod tests {
         assert!(
             orders.one_customers && !summary.patterns.iter().any(|p| p.pattern.contains("STATUS") && p.one_customers)
         );
+    }
+
+    #[test]
+    fn a_product_whose_orders_take_turns_over_four_counters_reaches_its_limit_at_four_times_the_rate() {
+        let product = "0190a5c4-0000-7000-8000-000000000009";
+        let mut heat = Heat::default();
+        for n in 0..8 {
+            let id = format!("0190a5c4-0000-7000-8000-00000000001{n}");
+            heat.charge(&write(&format!("ORDER#{id}"), Action::Put(item(&[("entity", "order")])), true));
+            let counter = item(&[("PK", "x"), ("stock", "12")]);
+            heat.charge(&write(&format!("STOCK#{product}#{}", n % 4), Action::Put(counter), true));
+        }
+        let summary = heat.summary(3);
+        // Each counter: two orders of 2 units. One item alone would take
+        // 16 units, its limit at 500 orders a second.
+        assert_eq!(summary.hottest_product_partition, format!("table STOCK#{product}#0"));
+        assert_eq!(summary.product_orders_per_second_at_limit, 2_000.0);
+        let counters = summary.patterns.iter().find(|p| p.pattern == "table STOCK#<id>#<n>").unwrap();
+        assert_eq!((counters.partitions, counters.units), (4, 16.0));
     }
 
     #[test]

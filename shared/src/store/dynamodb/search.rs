@@ -170,6 +170,19 @@ impl DynamoStore {
             let Some(id) = before.as_ref().or(after.as_ref()).map(|p| p.id) else { continue };
             spans.entry(id).or_insert_with(|| (before, None)).1 = after;
         }
+        // A counter's zero is not the product's: its total is read, and its
+        // entries and listing entry rewritten as if they showed the other
+        // availability (they may show either), from whatever else the
+        // batch changed of it. The product item of a counted product holds
+        // the total as of the last admin write, so its own image does not
+        // do.
+        for id in recount {
+            let Some(fresh) = self.read_product(id).await? else { continue };
+            let span = spans.entry(id).or_insert((None, None));
+            let before = span.0.take().unwrap_or_else(|| fresh.clone());
+            span.0 = Some(Product { stock: u64::from(fresh.stock == 0), ..before });
+            span.1 = Some(fresh);
+        }
         let mut work = IndexWork::default();
         let mut writes = Vec::new();
         let mut listed = Vec::new();
@@ -191,21 +204,8 @@ impl DynamoStore {
                 writes.push(write);
             }
         }
-        // A counter's zero is not the product's: its total is read, and
-        // its availability written as that total says. The product item's
-        // own image of a counted product holds the total as of the last
-        // admin write, so this runs even when the batch had one.
-        let mut recounted = Vec::new();
-        for id in recount {
-            let Some(product) = self.read_product(id).await? else { continue };
-            let other_availability = Product { stock: u64::from(product.stock == 0), ..product.clone() };
-            writes.extend(entry_writes(Some(&other_availability), Some(&product)));
-            work.puts += index_keys(&product).len();
-            work.listings_changed = true;
-            recounted.push(product);
-        }
         self.write_all(writes).await?;
-        for product in listed.into_iter().chain(&recounted) {
+        for product in listed {
             self.write_listing(product).await?;
         }
         Ok(work)
