@@ -71,6 +71,11 @@ pub struct FlashSale {
     pub units: u64,
     pub won: u64,
     pub sold_out: u64,
+    /// 429s: a buyer who got no turn in time, asked again after its
+    /// `Retry-After` (until a 201 or a 409, or out of retries).
+    pub busy: u64,
+    /// Anything else (5xx, timeouts), and buyers still busy after every
+    /// retry.
     pub other: u64,
     pub exact: bool,
 }
@@ -80,8 +85,9 @@ impl FlashSale {
         use std::sync::atomic::Ordering::Relaxed;
         let won = crate::scenarios::FLASH_WON.load(Relaxed);
         let sold_out = crate::scenarios::FLASH_SOLD_OUT.load(Relaxed);
+        let busy = crate::scenarios::FLASH_BUSY.load(Relaxed);
         let other = crate::scenarios::FLASH_OTHER.load(Relaxed);
-        FlashSale { units, won, sold_out, other, exact: won == units && other == 0 }
+        FlashSale { units, won, sold_out, busy, other, exact: won == units && other == 0 }
     }
 }
 
@@ -238,10 +244,11 @@ impl Report {
         );
         if let Some(sale) = &self.flash_sale {
             println!(
-                "flash sale: {} units, {} orders won, {} sold out (409), {} other answers: {}",
+                "flash sale: {} units, {} orders won, {} sold out (409), {} busy (429, asked again), {} other answers: {}",
                 sale.units,
                 sale.won,
                 sale.sold_out,
+                sale.busy,
                 sale.other,
                 if sale.exact { "exact" } else { "NOT EXACT" }
             );

@@ -19,9 +19,11 @@ use crate::setup::{ABSENT_WORD, Fixtures, PASSWORD, RARE_WORD, WORDS};
 static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
 static REGISTRATIONS: AtomicU64 = AtomicU64::new(0);
 /// The flash sale's outcomes: orders that won, buyers told it sold out
-/// (409), and anything else (a failure).
+/// (409), 429s (each asked again), and anything else (a failure, as is a
+/// buyer still busy after every retry).
 pub static FLASH_WON: AtomicU64 = AtomicU64::new(0);
 pub static FLASH_SOLD_OUT: AtomicU64 = AtomicU64::new(0);
+pub static FLASH_BUSY: AtomicU64 = AtomicU64::new(0);
 pub static FLASH_OTHER: AtomicU64 = AtomicU64::new(0);
 
 /// Listing queries a storefront sends.
@@ -294,28 +296,52 @@ async fn shop_and_check_out(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// Times a flash-sale buyer asks again after a 429, waiting what its
+/// `Retry-After` says each time, before giving up (a failure).
+const FLASH_RETRIES: usize = 10;
+
 /// One unit of the flash-sale product, as a signed-in customer: a 201 (an
-/// order won) and a 409 (sold out) are both right answers; anything else
-/// is a failure.
+/// order won) and a 409 (sold out) are both right answers. A 429 (no turn
+/// in time: the product is busy) is asked again after its `Retry-After`,
+/// as a client is told to, up to [`FLASH_RETRIES`] times; each is counted.
+/// Anything else is a failure.
 async fn buy_flash(user: &mut GooseUser) -> TransactionResult {
     let Some(product) = fixtures().flash_product.clone() else { return Ok(()) };
     let token = pick(&fixtures().customer_tokens).clone();
     let body = json!({ "items": [{ "productId": product, "quantity": 1 }] });
-    let builder = user.get_request_builder(&GooseMethod::Post, "/api/orders")?.bearer_auth(&token).json(&body);
-    let request = GooseRequest::builder().set_request_builder(builder).name("flash sale: buy").build();
-    let mut goose = user.request(request).await?;
-    match goose.request.status_code {
-        201 => {
-            FLASH_WON.fetch_add(1, Ordering::Relaxed);
-        }
-        409 => {
-            FLASH_SOLD_OUT.fetch_add(1, Ordering::Relaxed);
-            return user.set_success(&mut goose.request);
-        }
-        _ => {
-            FLASH_OTHER.fetch_add(1, Ordering::Relaxed);
+    for _ in 0..=FLASH_RETRIES {
+        let builder = user.get_request_builder(&GooseMethod::Post, "/api/orders")?.bearer_auth(&token).json(&body);
+        let request = GooseRequest::builder().set_request_builder(builder).name("flash sale: buy").build();
+        let mut goose = user.request(request).await?;
+        match goose.request.status_code {
+            201 => {
+                FLASH_WON.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            409 => {
+                FLASH_SOLD_OUT.fetch_add(1, Ordering::Relaxed);
+                return user.set_success(&mut goose.request);
+            }
+            429 => {
+                FLASH_BUSY.fetch_add(1, Ordering::Relaxed);
+                let wait = goose
+                    .response
+                    .as_ref()
+                    .ok()
+                    .and_then(|response| response.headers().get("retry-after"))
+                    .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(1);
+                user.set_success(&mut goose.request)?;
+                tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
+            }
+            _ => {
+                FLASH_OTHER.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
         }
     }
+    // Still busy after every retry: this buyer got no answer.
+    FLASH_OTHER.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 

@@ -261,9 +261,7 @@ async fn a_listing_shows_availability_while_the_product_page_shows_exact_stock()
 #[tokio::test]
 async fn a_product_spread_over_counters_sells_exactly_its_stock_and_shows_sold_out() {
     let (app, admin) = catalog_app().await;
-    let body = |counters: Value| {
-        json!({"name": "Flash Tee", "price": 15, "category": "Electronics", "stock": 6, "stockCounters": counters})
-    };
+    let body = |counters: Value| json!({"name": "Flash Tee", "price": 15, "category": "Electronics", "stock": 6, "stockCounters": counters});
     for wrong in [json!(0), json!(33), json!(2.5), json!(-1)] {
         let refused = expect_error(app.create_product(&admin, body(wrong)).await, StatusCode::BAD_REQUEST).await;
         assert!(refused["details"]["stockCounters"].is_string(), "{refused}");
@@ -276,9 +274,7 @@ async fn a_product_spread_over_counters_sells_exactly_its_stock_and_shows_sold_o
     let buyers = (0..10).map(|n| {
         let token = if n % 2 == 0 { first.clone() } else { second.clone() };
         let (app, id) = (&app, id.clone());
-        async move {
-            app.place_order(&token, json!({"items": [{"productId": id, "quantity": 1}]})).await.status()
-        }
+        async move { app.place_order(&token, json!({"items": [{"productId": id, "quantity": 1}]})).await.status() }
     });
     let answers = futures::future::join_all(buyers).await;
     let won = answers.iter().filter(|s| **s == StatusCode::CREATED).count();

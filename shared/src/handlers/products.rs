@@ -168,7 +168,8 @@ pub async fn update(app: &App, request: Request) -> Result<Response<Body>, ApiEr
         None => None,
     };
     let stock = stock_change(changes.stock, changes.stock_delta, &mut errors);
-    let stock_counters = changes.stock_counters.and_then(|raw| errors.check("stockCounters", parse_stock_counters(&raw)));
+    let stock_counters =
+        changes.stock_counters.and_then(|raw| errors.check("stockCounters", parse_stock_counters(&raw)));
     if !errors.is_empty() {
         return Err(errors.into());
     }

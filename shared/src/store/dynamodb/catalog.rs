@@ -350,7 +350,8 @@ fn update_expression(update: &ProductUpdate) -> UpdateExpression {
     }
     // Only while the item holds the stock itself: once counted, the
     // change is a re-spread ([`DynamoStore::respread`]).
-    let mut condition = "attribute_exists(PK) AND (attribute_not_exists(stockCounters) OR stockCounters = :one)".to_owned();
+    let mut condition =
+        "attribute_exists(PK) AND (attribute_not_exists(stockCounters) OR stockCounters = :one)".to_owned();
     values.insert(":one".into(), n(1));
     match update.stock {
         StockChange::Keep => {}

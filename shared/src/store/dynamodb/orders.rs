@@ -133,7 +133,7 @@ pub(super) fn placing_failure(refused: Refused) -> StoreError {
     match refused {
         Refused::Short(short) => StoreError::InsufficientStock(short),
         Refused::Store(err) => err,
-        Refused::Other(err, first_own) => transaction_conflict(err, |index| {
+        Refused::Other(err, first_own) => transaction_conflict(*err, |index| {
             if index <= first_own {
                 StoreError::Internal("order id collision".into())
             } else {
@@ -226,7 +226,9 @@ impl OrderStore for DynamoStore {
         completion: Option<(&IdempotencyTicket, &str)>,
     ) -> Result<(), StoreError> {
         let own = self.order_writes(order, completion)?;
-        self.send_with_stock(&lines_of(order), Direction::Reserve, order.created_at, &own).await.map_err(placing_failure)
+        self.send_with_stock(&lines_of(order), Direction::Reserve, order.created_at, &own)
+            .await
+            .map_err(placing_failure)
     }
 
     async fn pending_orders_before(&self, cutoff: OffsetDateTime, limit: usize) -> Result<Vec<Order>, StoreError> {
@@ -279,7 +281,7 @@ impl OrderStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(Refused::Short(short)) => Err(StoreError::InsufficientStock(short)),
             Err(Refused::Store(err)) => Err(err),
-            Err(Refused::Other(err, _)) => Err(transaction_conflict(err, |_| StoreError::StatusChanged)),
+            Err(Refused::Other(err, _)) => Err(transaction_conflict(*err, |_| StoreError::StatusChanged)),
         }
     }
 

@@ -80,7 +80,7 @@ pub(super) enum Refused {
     /// The transaction failed for a reason of the caller's own items (or
     /// no condition at all): the error, and the position of the caller's
     /// first item in it.
-    Other(SdkError<TransactWriteItemsError, HttpResponse>, usize),
+    Other(Box<SdkError<TransactWriteItemsError, HttpResponse>>, usize),
     Store(StoreError),
 }
 
@@ -327,7 +327,7 @@ impl DynamoStore {
             };
             let failing = items_failing(&err, total);
             if failing.is_empty() || failing.iter().any(|&i| i >= first_own) {
-                return Err(Refused::Other(err, first_own));
+                return Err(Refused::Other(Box::new(err), first_own));
             }
             let mut refused: Vec<ProductId> = failing.iter().map(|&i| takes[i].product).collect();
             refused.dedup();
