@@ -25,19 +25,14 @@ ALL_EXACT=true
 
 measure() {
     local name=$1
-    shift
-    local port dir pid
-    port=$(free_port)
-    dir="$WORK/$name"
-    mkdir -p "$dir"
-    pid=$(start_load_server "$port" "$dir" "$@")
-    PIDS+=("$pid")
+    serve "$@"
+    local port=$SERVED_PORT dir=$SERVED_DIR
     target/fast/shop-load --base-url "http://127.0.0.1:$port" --profile flash-sale --users "$BUYERS" \
         --units "$UNITS" --counters "$COUNTERS" --duration "$SECONDS_RUN" --json "$dir/report.json" \
         >"$dir/load.log" 2>&1 || ALL_EXACT=false
     grep '^flash sale:' "$dir/load.log" | sed "s/^/== $name: /" || true
     OUTCOMES+=("\"$name\": $(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["flash_sale"]))' "$dir/report.json")")
-    stop_pid "$pid"
+    stop_pid "$SERVED_PID"
 }
 
 measure_on_both_backends flash-sale

@@ -19,13 +19,8 @@ RATIOS=()
 
 measure() {
     local name=$1
-    shift
-    local port dir pid
-    port=$(free_port)
-    dir="$WORK/$name"
-    mkdir -p "$dir"
-    pid=$(start_load_server "$port" "$dir" "$@")
-    PIDS+=("$pid")
+    serve "$@"
+    local port=$SERVED_PORT dir=$SERVED_DIR
     target/fast/shop-load --base-url "http://127.0.0.1:$port" --profile normal --users "$USERS" \
         --duration "$SECONDS_RUN" --ramp-up 5 --json "$dir/report.json" >"$dir/load.log"
     local metrics hits misses orders ratio
@@ -36,7 +31,7 @@ measure() {
     ratio=$(python3 -c "print(round(${hits:-0} / max(1, ${hits:-0} + ${misses:-0}), 4))")
     echo "== $name: products-list ${hits:-0} hits, ${misses:-0} misses (hit ratio $ratio); ${orders:-0} orders placed"
     RATIOS+=("\"$name\": {\"hits\": ${hits:-0}, \"misses\": ${misses:-0}, \"hitRatio\": $ratio, \"orders\": ${orders:-0}}")
-    stop_pid "$pid"
+    stop_pid "$SERVED_PID"
 }
 
 measure_on_both_backends listing-cache

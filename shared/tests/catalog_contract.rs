@@ -36,16 +36,7 @@ fn product(name: &str, category: &str, price: u64, stock: u64) -> Product {
 }
 
 fn update_of(product: &Product, stock: StockChange) -> ProductUpdate {
-    ProductUpdate {
-        id: product.id,
-        name: product.name.clone(),
-        description: product.description.clone(),
-        price: product.price,
-        category: product.category.clone(),
-        stock,
-        stock_counters: product.stock_counters,
-        updated_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
-    }
+    common::product_update(product, stock, product.stock_counters)
 }
 
 async fn categories_are_unique_case_insensitively_and_listed_by_name(store: Arc<dyn Store>) {

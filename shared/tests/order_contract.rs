@@ -2,13 +2,13 @@
 
 mod common;
 
-use common::stocked;
+use common::{order_of, stocked};
 
 use std::sync::Arc;
 
 use shop::domain::Role;
 use shop::domain::payment::StockMove;
-use shop::domain::{Order, OrderId, OrderItem, OrderStatus, Payment, PaymentStatus, Product, UserId};
+use shop::domain::{Order, OrderId, OrderStatus, Payment, PaymentStatus, Product, UserId};
 use shop::events::Actor;
 use shop::store::{IdempotencyClaim, Store, StoreError};
 use time::{Duration, OffsetDateTime};
@@ -19,29 +19,6 @@ fn admin() -> Actor {
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
-}
-
-fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {
-    let items: Vec<OrderItem> = lines
-        .iter()
-        .map(|(product, quantity)| OrderItem {
-            product_id: product.id,
-            product_name: product.name.as_str().to_owned(),
-            quantity: *quantity,
-            price_minor: product.price.minor(),
-        })
-        .collect();
-    Order {
-        id: OrderId::new(),
-        user_id,
-        total_amount: shop::domain::order::order_total(&items).unwrap(),
-        items,
-        status: OrderStatus::Pending,
-        source: shop::domain::OrderSource::Api,
-        payment: Default::default(),
-        created_at: now(),
-        updated_at: now(),
-    }
 }
 
 async fn stock_of(store: &Arc<dyn Store>, product: &Product) -> u64 {

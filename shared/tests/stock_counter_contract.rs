@@ -8,7 +8,7 @@ use common::counted;
 use std::sync::Arc;
 
 use shop::domain::Role;
-use shop::domain::{Order, OrderId, OrderItem, OrderStatus, Product, StockChange, UserId};
+use shop::domain::{Order, OrderStatus, Product, StockChange, UserId};
 use shop::events::Actor;
 use shop::store::{ProductUpdate, Store, StoreError};
 use time::OffsetDateTime;
@@ -22,36 +22,11 @@ fn admin() -> Actor {
 }
 
 fn order_of(product: &Product, quantity: u64) -> Order {
-    let items = vec![OrderItem {
-        product_id: product.id,
-        product_name: product.name.as_str().to_owned(),
-        quantity,
-        price_minor: product.price.minor(),
-    }];
-    Order {
-        id: OrderId::new(),
-        user_id: UserId::new(),
-        total_amount: shop::domain::order::order_total(&items).unwrap(),
-        items,
-        status: OrderStatus::Pending,
-        source: shop::domain::OrderSource::Api,
-        payment: Default::default(),
-        created_at: now(),
-        updated_at: now(),
-    }
+    common::order_of(UserId::new(), &[(product, quantity)])
 }
 
 fn change(product: &Product, stock: StockChange, counters: u16) -> ProductUpdate {
-    ProductUpdate {
-        id: product.id,
-        name: product.name.clone(),
-        description: product.description.clone(),
-        price: product.price,
-        category: product.category.clone(),
-        stock,
-        stock_counters: counters,
-        updated_at: now(),
-    }
+    common::product_update(product, stock, counters)
 }
 
 async fn stored(store: &Arc<dyn Store>, product: &Product) -> Product {

@@ -13,10 +13,13 @@ use shop::Config;
 use shop::cache::Cache;
 use shop::cache::memory::MemoryCache;
 use shop::cache::redis::RedisCache;
-use shop::domain::{CategoryName, Description, Money, Product, ProductId, ProductName};
-use shop::store::Store;
+use shop::domain::{
+    CategoryName, Description, Money, Order, OrderId, OrderItem, OrderStatus, Product, ProductId, ProductName,
+    StockChange, UserId,
+};
 use shop::store::dynamodb::{DynamoStore, table};
 use shop::store::embedded::EmbeddedStore;
+use shop::store::{ProductUpdate, Store};
 use time::OffsetDateTime;
 
 pub fn server_url(variable: &str) -> Option<String> {
@@ -150,4 +153,49 @@ macro_rules! cache_contract {
             })*
         }
     };
+}
+
+/// Now in whole seconds (what every store keeps exactly).
+fn whole_seconds_now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+/// A pending order of `user_id` for `lines` (product, quantity), priced
+/// from the products.
+pub fn order_of(user_id: UserId, lines: &[(&Product, u64)]) -> Order {
+    let items: Vec<OrderItem> = lines
+        .iter()
+        .map(|(product, quantity)| OrderItem {
+            product_id: product.id,
+            product_name: product.name.as_str().to_owned(),
+            quantity: *quantity,
+            price_minor: product.price.minor(),
+        })
+        .collect();
+    Order {
+        id: OrderId::new(),
+        user_id,
+        total_amount: shop::domain::order::order_total(&items).unwrap(),
+        items,
+        status: OrderStatus::Pending,
+        source: shop::domain::OrderSource::Api,
+        payment: Default::default(),
+        created_at: whole_seconds_now(),
+        updated_at: whole_seconds_now(),
+    }
+}
+
+/// An update of `product` keeping all but its stock, changed by `stock`
+/// and spread over `counters` counters.
+pub fn product_update(product: &Product, stock: StockChange, counters: u16) -> ProductUpdate {
+    ProductUpdate {
+        id: product.id,
+        name: product.name.clone(),
+        description: product.description.clone(),
+        price: product.price,
+        category: product.category.clone(),
+        stock,
+        stock_counters: counters,
+        updated_at: whole_seconds_now(),
+    }
 }

@@ -41,7 +41,23 @@ impl DynamoStore {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.update_telling(key, expression, condition, names, values, None)
+    }
+
+    /// [`DynamoStore::update`], the item as it was returned in the
+    /// cancellation reason when `on_failure` says so and its condition
+    /// fails.
+    pub(super) fn update_telling(
+        &self,
+        key: Key,
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+        on_failure: Option<ReturnValuesOnConditionCheckFailure>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
+            .set_return_values_on_condition_check_failure(on_failure)
             .table_name(&self.table)
             .set_key(Some(key.into_item()))
             .update_expression(expression)

@@ -29,12 +29,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use time::OffsetDateTime;
 
 use super::DynamoStore;
 use super::errors::{classify, send_transaction};
-use super::items::{Item, Key, attr_s, attr_u64, n, product_from_item, s, timestamp};
+use super::items::{Item, Key, attr_s, attr_u64, n, product_from_item, s, stock_counters_of, timestamp};
 use super::orders::items_failing;
 use crate::domain::{Product, ProductId};
 use crate::store::StoreError;
@@ -278,12 +280,14 @@ impl DynamoStore {
         takes
             .iter()
             .map(|take| match take.place {
-                Place::Item => self.update(
+                // Refused, the item as it was tells why without a read.
+                Place::Item => self.update_telling(
                     Key::product(take.product),
                     &format!("SET #stock = #stock {sign} :quantity, #updatedAt = :now"),
                     &format!("attribute_exists(PK) AND {ONE_COUNTER}{enough}"),
                     &[("#stock", "stock"), ("#updatedAt", "updatedAt")],
                     vec![(":quantity", n(take.quantity)), (":now", timestamp(at)), (":one", n(1))],
+                    Some(ReturnValuesOnConditionCheckFailure::AllOld),
                 ),
                 Place::Counter(k) => self.update(
                     Key::stock_counter(take.product, k),
@@ -329,9 +333,23 @@ impl DynamoStore {
             if failing.is_empty() || failing.iter().any(|&i| i >= first_own) {
                 return Err(Refused::Other(Box::new(err), first_own));
             }
-            let mut refused: Vec<ProductId> = failing.iter().map(|&i| takes[i].product).collect();
-            refused.dedup();
             let mut short = Vec::new();
+            let mut refused = Vec::new();
+            for &i in &failing {
+                let id = takes[i].product;
+                match (takes[i].place, direction, item_refused(&err, i)) {
+                    // The product item is gone (releasing, the read below
+                    // makes sure before the units are dropped).
+                    (Place::Item, Direction::Reserve, None) => short.push(id),
+                    // It holds its own stock, and not enough of it.
+                    (Place::Item, Direction::Reserve, Some(item)) if stock_counters_of(&item).is_ok_and(|n| n <= 1) => {
+                        short.push(id)
+                    }
+                    // Counted now, or a counter short or gone: read again.
+                    _ => refused.push(id),
+                }
+            }
+            refused.dedup();
             for id in refused {
                 match self.read_product(id).await? {
                     None if direction == Direction::Release => lines.retain(|(line, _)| *line != id),
@@ -415,6 +433,17 @@ impl DynamoStore {
             writes.push(write);
         }
         Ok(writes)
+    }
+}
+
+/// The item as it was of a transaction's `index`-th write, when its
+/// condition failed and it asked for it (`None`: no item there).
+fn item_refused(err: &SdkError<TransactWriteItemsError, HttpResponse>, index: usize) -> Option<Item> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+            cancelled.cancellation_reasons().get(index)?.item().cloned()
+        }
+        _ => None,
     }
 }
 
