@@ -8,7 +8,8 @@
 //! | email claim | `EMAIL#<email>` | `EMAIL` | `userId`; uniqueness and user by email |
 //! | revoked token | `TOKEN#<jti>` | `REVOKED` | `expiresAt` is the table's TTL attribute |
 //! | category | `CATEGORY#<key>` | `CATEGORY` | GSI1 `CATEGORIES` / `<key>`: all categories by name |
-//! | product | `PRODUCT#<id>` | `PRODUCT` | the product and its exact stock; in no index, so that orders (which rewrite it) write no index partition |
+//! | product | `PRODUCT#<id>` | `PRODUCT` | the product and, with one stock counter, its exact stock; in no index, so that orders (which rewrite it) write no index partition |
+//! | stock counter | `STOCK#<product>#<k>` | `STOCK` | one of the `stockCounters` items holding a counted product's units, each its own partition (`stock`); `entity` = `stockCounter`, which the change feed ignores; no index |
 //! | product listing entry | `PRODUCT#<id>` | `LISTING` | a copy of the product (`entity` = `productListing`, which the change feed ignores), written by catalog changes and, from the feed, sell-outs and restocks (see `items::listing_item`); GSI1 `PRODUCTS` / `<id>`: newest first (UUID v7 ids); GSI2 `CATEGORY#<key>` / `<price:012>#<id>`: a category by price; a deleted product's is a tombstone in no index |
 //! | order | `ORDER#<id>` | `ORDER` | lines as JSON; GSI1 `ORDERS#USER#<user>` / `<id>`: a user's orders newest first; GSI2 `ORDERS#STATUS#<status>#<shard>` / `<id>`: orders by status, in 48 shards (`shards.rs`) |
 //! | cart | `CART#<user>` | `CART` | lines as JSON, `version` for compare-and-set; `expiresAt` TTL (`CART_TTL_DAYS`); no index |
